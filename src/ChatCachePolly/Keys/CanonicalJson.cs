@@ -1,0 +1,803 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+
+namespace ChatCachePolly.Keys;
+
+/// <summary>
+/// Writes an unambiguous (injective) canonical binary encoding of a JSON request body, so two
+/// bodies that mean the same thing to the model hash to the same key.
+/// </summary>
+/// <remarks>
+/// <para>The encoding is only ever hashed; it is not JSON. Every value is a one-byte tag followed by
+/// a self-delimiting payload (integers are little-endian):</para>
+/// <list type="bullet">
+/// <item><c>'{'</c> int32 member count, then per member: int32 name length, unescaped UTF-8 name bytes, value.
+/// Members are sorted by their unescaped UTF-8 name bytes (ordinal), except inside JSON Schema
+/// subtrees (see <see cref="TryWrite"/>) where the original order is kept.</item>
+/// <item><c>'['</c> int32 element count, then the elements in order.</item>
+/// <item><c>'s'</c> int32 byte length, unescaped UTF-8 bytes.</item>
+/// <item><c>'0'</c> for the number zero (any spelling, including <c>-0</c>), otherwise <c>'n'</c>, sign
+/// (<c>'+'</c> or <c>'-'</c>), int32 digit count, the significant ASCII digits with leading and trailing
+/// zeros removed, int64 exponent <c>e</c> such that value = sign × digits × 10^e.</item>
+/// <item><c>'t'</c> true, <c>'f'</c> false, <c>'z'</c> null.</item>
+/// </list>
+/// </remarks>
+internal static class CanonicalJson
+{
+    /// <summary>Maximum container nesting (the root object counts as 1).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>Largest absolute exponent literal (<c>1e1000000</c>) accepted; larger is not cacheable.</summary>
+    public const long MaxExponent = 1_000_000;
+
+    private const byte TagObject = (byte)'{';
+    private const byte TagArray = (byte)'[';
+    private const byte TagString = (byte)'s';
+    private const byte TagNumber = (byte)'n';
+    private const byte TagZero = (byte)'0';
+    private const byte TagTrue = (byte)'t';
+    private const byte TagFalse = (byte)'f';
+    private const byte TagNull = (byte)'z';
+
+    private const int InsertionSortThreshold = 16;
+
+    private static readonly JsonReaderOptions ReaderOptions = new()
+    {
+        MaxDepth = MaxDepth,
+        CommentHandling = JsonCommentHandling.Disallow,
+        AllowTrailingCommas = false,
+    };
+
+    private enum Kind : byte
+    {
+        Object = 1,
+        Array,
+        String,
+        Number,
+        True,
+        False,
+        Null,
+        PropertyName,
+    }
+
+    /// <summary>Where in the document a value sits, for the JSON Schema order-preserving paths.</summary>
+    private enum PathState : byte
+    {
+        None,
+        Root,
+        ResponseFormat,
+        JsonSchema,
+        Tools,
+        Tool,
+        ToolFunction,
+        Text,
+        TextFormat,
+        Schema,
+    }
+
+    /// <summary>
+    /// Writes the canonical encoding of <paramref name="json"/> to <paramref name="output"/> (appending).
+    /// </summary>
+    /// <param name="json">The raw request body.</param>
+    /// <param name="ignoredTopLevel">Root members to leave out.</param>
+    /// <param name="output">Receives the encoding; on <see langword="false"/> it may hold a partial encoding.</param>
+    /// <param name="facts">Facts read from the root object.</param>
+    /// <returns>
+    /// <see langword="false"/> (never an exception) when the body is not cacheable: empty, invalid UTF-8,
+    /// invalid JSON, trailing content, root not an object, duplicate member names (unescaped comparison),
+    /// nesting deeper than <see cref="MaxDepth"/>, a string escape that is a lone surrogate, or a number
+    /// exponent beyond ±<see cref="MaxExponent"/>.
+    /// </returns>
+    /// <remarks>
+    /// Member order is kept (it is meaning) for the whole subtree of <c>response_format.json_schema.schema</c>,
+    /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c> and <c>text.format.schema</c>
+    /// (anchored at the root).
+    /// </remarks>
+    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(ignoredTopLevel);
+        ArgumentNullException.ThrowIfNull(output);
+        facts = default;
+
+        // Cheap early outs: must start (after optional whitespace/BOM) with '{' to be an object.
+        if (json.IsEmpty || !Utf8.IsValid(json))
+        {
+            return false;
+        }
+
+        Token[] tokens = ArrayPool<Token>.Shared.Rent(Math.Clamp(json.Length / 6, 64, 1 << 16));
+        byte[]? unescaped = null;
+        int[]? order = null;
+        try
+        {
+            if (!Tokenize(json, ref tokens, ref unescaped, out int count))
+            {
+                return false;
+            }
+
+            order = ArrayPool<int>.Shared.Rent(count);
+            var emitter = new Emitter(json, tokens, unescaped, order, output);
+            return emitter.EmitRoot(ignoredTopLevel, ref facts);
+        }
+        finally
+        {
+            ArrayPool<Token>.Shared.Return(tokens);
+            if (unescaped is not null)
+            {
+                ArrayPool<byte>.Shared.Return(unescaped);
+            }
+
+            if (order is not null)
+            {
+                ArrayPool<int>.Shared.Return(order);
+            }
+        }
+    }
+
+    private static bool Tokenize(ReadOnlySpan<byte> json, ref Token[] tokens, ref byte[]? unescaped, out int count)
+    {
+        count = 0;
+        int unescapedUsed = 0;
+        Span<int> stack = stackalloc int[MaxDepth + 1];
+        int depth = 0;
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            while (reader.Read())
+            {
+                JsonTokenType type = reader.TokenType;
+                if (type is JsonTokenType.EndObject or JsonTokenType.EndArray)
+                {
+                    tokens[stack[--depth]].Next = count;
+                    continue;
+                }
+
+                if (count == 0 && type != JsonTokenType.StartObject)
+                {
+                    return false;
+                }
+
+                if (count == tokens.Length)
+                {
+                    Grow(ref tokens);
+                }
+
+                if (depth > 0)
+                {
+                    ref Token parent = ref tokens[stack[depth - 1]];
+                    if (type == JsonTokenType.PropertyName || parent.Kind == Kind.Array)
+                    {
+                        parent.Count++;
+                    }
+                }
+
+                ref Token t = ref tokens[count];
+                t = default;
+                t.Next = count + 1;
+                switch (type)
+                {
+                    case JsonTokenType.StartObject:
+                        if (depth == stack.Length)
+                        {
+                            return false;
+                        }
+
+                        t.Kind = Kind.Object;
+                        stack[depth++] = count;
+                        break;
+                    case JsonTokenType.StartArray:
+                        if (depth == stack.Length)
+                        {
+                            return false;
+                        }
+
+                        t.Kind = Kind.Array;
+                        stack[depth++] = count;
+                        break;
+                    case JsonTokenType.PropertyName:
+                    case JsonTokenType.String:
+                        t.Kind = type == JsonTokenType.String ? Kind.String : Kind.PropertyName;
+                        ReadOnlySpan<byte> value = reader.ValueSpan;
+                        if (!reader.ValueIsEscaped)
+                        {
+                            // TokenStartIndex is the opening quote.
+                            t.Start = checked((int)reader.TokenStartIndex + 1);
+                            t.Length = value.Length;
+                        }
+                        else
+                        {
+                            unescaped ??= ArrayPool<byte>.Shared.Rent(json.Length);
+                            if (!TryUnescape(value, unescaped.AsSpan(unescapedUsed), out int written))
+                            {
+                                return false;
+                            }
+
+                            t.InScratch = true;
+                            t.Start = unescapedUsed;
+                            t.Length = written;
+                            unescapedUsed += written;
+                        }
+
+                        break;
+                    case JsonTokenType.Number:
+                        t.Kind = Kind.Number;
+                        t.Start = checked((int)reader.TokenStartIndex);
+                        t.Length = reader.ValueSpan.Length;
+                        break;
+                    case JsonTokenType.True:
+                        t.Kind = Kind.True;
+                        break;
+                    case JsonTokenType.False:
+                        t.Kind = Kind.False;
+                        break;
+                    case JsonTokenType.Null:
+                        t.Kind = Kind.Null;
+                        break;
+                    default:
+                        return false;
+                }
+
+                count++;
+            }
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        return count > 0 && depth == 0;
+    }
+
+    private static void Grow(ref Token[] tokens)
+    {
+        Token[] bigger = ArrayPool<Token>.Shared.Rent(tokens.Length * 2);
+        tokens.AsSpan().CopyTo(bigger);
+        ArrayPool<Token>.Shared.Return(tokens);
+        tokens = bigger;
+    }
+
+    /// <summary>
+    /// Unescapes a JSON string body (between the quotes) to UTF-8. The reader has already validated
+    /// escape syntax; this still fails safely on anything unexpected, and on lone surrogates.
+    /// </summary>
+    private static bool TryUnescape(ReadOnlySpan<byte> source, Span<byte> destination, out int written)
+    {
+        written = 0;
+        int i = 0;
+        while (i < source.Length)
+        {
+            int run = source[i..].IndexOf((byte)'\\');
+            if (run < 0)
+            {
+                run = source.Length - i;
+            }
+
+            source.Slice(i, run).CopyTo(destination[written..]);
+            written += run;
+            i += run;
+            if (i >= source.Length)
+            {
+                break;
+            }
+
+            // source[i] == '\\'
+            if (i + 1 >= source.Length)
+            {
+                return false;
+            }
+
+            byte escape = source[i + 1];
+            i += 2;
+            byte simple = escape switch
+            {
+                (byte)'"' => (byte)'"',
+                (byte)'\\' => (byte)'\\',
+                (byte)'/' => (byte)'/',
+                (byte)'b' => (byte)'\b',
+                (byte)'f' => (byte)'\f',
+                (byte)'n' => (byte)'\n',
+                (byte)'r' => (byte)'\r',
+                (byte)'t' => (byte)'\t',
+                _ => 0,
+            };
+            if (simple != 0)
+            {
+                destination[written++] = simple;
+                continue;
+            }
+
+            if (escape != (byte)'u' || !TryReadHex4(source, i, out int codePoint))
+            {
+                return false;
+            }
+
+            i += 4;
+            if (codePoint is >= 0xD800 and <= 0xDBFF)
+            {
+                if (i + 6 > source.Length || source[i] != (byte)'\\' || source[i + 1] != (byte)'u'
+                    || !TryReadHex4(source, i + 2, out int low) || low is < 0xDC00 or > 0xDFFF)
+                {
+                    return false;
+                }
+
+                i += 6;
+                codePoint = 0x10000 + ((codePoint - 0xD800) << 10) + (low - 0xDC00);
+            }
+            else if (codePoint is >= 0xDC00 and <= 0xDFFF)
+            {
+                return false;
+            }
+
+            written += new Rune(codePoint).EncodeToUtf8(destination[written..]);
+        }
+
+        return true;
+    }
+
+    private static bool TryReadHex4(ReadOnlySpan<byte> source, int start, out int value)
+    {
+        value = 0;
+        if (start + 4 > source.Length)
+        {
+            return false;
+        }
+
+        for (int k = start; k < start + 4; k++)
+        {
+            int b = source[k];
+            int digit = b switch
+            {
+                >= '0' and <= '9' => b - '0',
+                >= 'a' and <= 'f' => b - 'a' + 10,
+                >= 'A' and <= 'F' => b - 'A' + 10,
+                _ => -1,
+            };
+            if (digit < 0)
+            {
+                return false;
+            }
+
+            value = (value << 4) | digit;
+        }
+
+        return true;
+    }
+
+    private struct Token
+    {
+        /// <summary>Offset of the value (string contents without quotes) in the JSON or in the unescape buffer.</summary>
+        public int Start;
+
+        public int Length;
+
+        /// <summary>Index of the token after this value's whole subtree (the next sibling).</summary>
+        public int Next;
+
+        /// <summary>Members (objects) or elements (arrays).</summary>
+        public int Count;
+
+        public Kind Kind;
+
+        /// <summary>The string was escaped; <see cref="Start"/> points into the unescape buffer.</summary>
+        public bool InScratch;
+    }
+
+    private readonly ref struct Emitter
+    {
+        private readonly ReadOnlySpan<byte> _json;
+        private readonly Token[] _tokens;
+        private readonly byte[]? _unescaped;
+        private readonly int[] _order;
+        private readonly ArrayBufferWriter<byte> _output;
+
+        public Emitter(ReadOnlySpan<byte> json, Token[] tokens, byte[]? unescaped, int[] order, ArrayBufferWriter<byte> output)
+        {
+            _json = json;
+            _tokens = tokens;
+            _unescaped = unescaped;
+            _order = order;
+            _output = output;
+        }
+
+        public bool EmitRoot(IgnoredMembers ignored, ref RequestBodyFacts facts)
+        {
+            int n = _tokens[0].Count;
+            Span<int> members = _order.AsSpan(0, n);
+            int kept = 0;
+            int m = 1;
+            for (int i = 0; i < n; i++)
+            {
+                ReadOnlySpan<byte> name = Str(m);
+                Kind valueKind = _tokens[m + 1].Kind;
+                if (name.SequenceEqual("stream"u8))
+                {
+                    facts.Stream = valueKind == Kind.True;
+                }
+                else if (name.SequenceEqual("background"u8))
+                {
+                    facts.Background = valueKind == Kind.True;
+                }
+                else if (name.SequenceEqual("conversation"u8))
+                {
+                    facts.HasConversation = valueKind != Kind.Null;
+                }
+
+                // Ignored members still take part in the duplicate check.
+                members[i] = m;
+                if (ignored.Count == 0 || !ignored.Contains(name))
+                {
+                    kept++;
+                }
+
+                m = _tokens[m + 1].Next;
+            }
+
+            Sort(members);
+            if (HasDuplicates(members))
+            {
+                return false;
+            }
+
+            WriteTagAndLength(TagObject, kept);
+            foreach (int member in members)
+            {
+                ReadOnlySpan<byte> name = Str(member);
+                if (ignored.Count != 0 && ignored.Contains(name))
+                {
+                    continue;
+                }
+
+                WriteLengthPrefixed(name);
+                if (!EmitValue(member + 1, ChildOf(PathState.Root, name), n))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private bool EmitValue(int index, PathState state, int orderBase)
+        {
+            ref Token t = ref _tokens[index];
+            switch (t.Kind)
+            {
+                case Kind.Object:
+                    return EmitObject(index, state, orderBase);
+                case Kind.Array:
+                    WriteTagAndLength(TagArray, t.Count);
+                    PathState elementState = state switch
+                    {
+                        PathState.Tools => PathState.Tool,
+                        PathState.Schema => PathState.Schema,
+                        _ => PathState.None,
+                    };
+                    int e = index + 1;
+                    for (int i = 0; i < t.Count; i++)
+                    {
+                        if (!EmitValue(e, elementState, orderBase))
+                        {
+                            return false;
+                        }
+
+                        e = _tokens[e].Next;
+                    }
+
+                    return true;
+                case Kind.String:
+                    WriteTagAndLength(TagString, t.Length);
+                    WriteBytes(Str(index));
+                    return true;
+                case Kind.Number:
+                    return WriteNumber(_json.Slice(t.Start, t.Length));
+                case Kind.True:
+                    WriteByte(TagTrue);
+                    return true;
+                case Kind.False:
+                    WriteByte(TagFalse);
+                    return true;
+                case Kind.Null:
+                    WriteByte(TagNull);
+                    return true;
+                default:
+                    return false;
+            }
+        }
+
+        private bool EmitObject(int index, PathState state, int orderBase)
+        {
+            int n = _tokens[index].Count;
+            Span<int> members = _order.AsSpan(orderBase, n);
+            int m = index + 1;
+            for (int i = 0; i < n; i++)
+            {
+                members[i] = m;
+                m = _tokens[m + 1].Next;
+            }
+
+            Sort(members);
+            if (HasDuplicates(members))
+            {
+                return false;
+            }
+
+            WriteTagAndLength(TagObject, n);
+            int childBase = orderBase + n;
+            if (state == PathState.Schema)
+            {
+                // JSON Schema: member order is meaning; keep the original order.
+                m = index + 1;
+                for (int i = 0; i < n; i++)
+                {
+                    WriteLengthPrefixed(Str(m));
+                    if (!EmitValue(m + 1, PathState.Schema, childBase))
+                    {
+                        return false;
+                    }
+
+                    m = _tokens[m + 1].Next;
+                }
+
+                return true;
+            }
+
+            foreach (int member in members)
+            {
+                ReadOnlySpan<byte> name = Str(member);
+                WriteLengthPrefixed(name);
+                if (!EmitValue(member + 1, ChildOf(state, name), childBase))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static PathState ChildOf(PathState parent, ReadOnlySpan<byte> name) => parent switch
+        {
+            PathState.Root when name.SequenceEqual("response_format"u8) => PathState.ResponseFormat,
+            PathState.Root when name.SequenceEqual("tools"u8) => PathState.Tools,
+            PathState.Root when name.SequenceEqual("text"u8) => PathState.Text,
+            PathState.ResponseFormat when name.SequenceEqual("json_schema"u8) => PathState.JsonSchema,
+            PathState.JsonSchema when name.SequenceEqual("schema"u8) => PathState.Schema,
+            PathState.Tool when name.SequenceEqual("function"u8) => PathState.ToolFunction,
+            PathState.Tool when name.SequenceEqual("parameters"u8) => PathState.Schema,
+            PathState.ToolFunction when name.SequenceEqual("parameters"u8) => PathState.Schema,
+            PathState.Text when name.SequenceEqual("format"u8) => PathState.TextFormat,
+            PathState.TextFormat when name.SequenceEqual("schema"u8) => PathState.Schema,
+            PathState.Schema => PathState.Schema,
+            _ => PathState.None,
+        };
+
+        private ReadOnlySpan<byte> Str(int index)
+        {
+            ref Token t = ref _tokens[index];
+            return t.InScratch ? _unescaped.AsSpan(t.Start, t.Length) : _json.Slice(t.Start, t.Length);
+        }
+
+        private int Compare(int a, int b) => Str(a).SequenceCompareTo(Str(b));
+
+        private bool HasDuplicates(Span<int> sorted)
+        {
+            for (int i = 1; i < sorted.Length; i++)
+            {
+                if (Str(sorted[i - 1]).SequenceEqual(Str(sorted[i])))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private void Sort(Span<int> items)
+        {
+            if (items.Length <= InsertionSortThreshold)
+            {
+                for (int i = 1; i < items.Length; i++)
+                {
+                    int current = items[i];
+                    int j = i - 1;
+                    while (j >= 0 && Compare(items[j], current) > 0)
+                    {
+                        items[j + 1] = items[j];
+                        j--;
+                    }
+
+                    items[j + 1] = current;
+                }
+
+                return;
+            }
+
+            // Heap sort: O(n log n) worst case and allocation-free, so a huge object cannot be a DoS.
+            for (int start = (items.Length / 2) - 1; start >= 0; start--)
+            {
+                SiftDown(items, start, items.Length);
+            }
+
+            for (int end = items.Length - 1; end > 0; end--)
+            {
+                (items[0], items[end]) = (items[end], items[0]);
+                SiftDown(items, 0, end);
+            }
+        }
+
+        private void SiftDown(Span<int> items, int root, int length)
+        {
+            while (true)
+            {
+                int child = (2 * root) + 1;
+                if (child >= length)
+                {
+                    return;
+                }
+
+                if (child + 1 < length && Compare(items[child], items[child + 1]) < 0)
+                {
+                    child++;
+                }
+
+                if (Compare(items[root], items[child]) >= 0)
+                {
+                    return;
+                }
+
+                (items[root], items[child]) = (items[child], items[root]);
+                root = child;
+            }
+        }
+
+        /// <summary>Exact decimal normalization of a JSON number token (never through double).</summary>
+        private bool WriteNumber(ReadOnlySpan<byte> token)
+        {
+            int i = 0;
+            bool negative = false;
+            if (i < token.Length && token[i] == (byte)'-')
+            {
+                negative = true;
+                i++;
+            }
+
+            int intStart = i;
+            while (i < token.Length && char.IsAsciiDigit((char)token[i]))
+            {
+                i++;
+            }
+
+            ReadOnlySpan<byte> intDigits = token[intStart..i];
+            ReadOnlySpan<byte> fracDigits = default;
+            if (i < token.Length && token[i] == (byte)'.')
+            {
+                int fracStart = ++i;
+                while (i < token.Length && char.IsAsciiDigit((char)token[i]))
+                {
+                    i++;
+                }
+
+                fracDigits = token[fracStart..i];
+            }
+
+            long exponent = 0;
+            if (i < token.Length && (token[i] | 0x20) == (byte)'e')
+            {
+                i++;
+                bool negativeExponent = false;
+                if (i < token.Length && (token[i] == (byte)'+' || token[i] == (byte)'-'))
+                {
+                    negativeExponent = token[i] == (byte)'-';
+                    i++;
+                }
+
+                if (i == token.Length)
+                {
+                    return false;
+                }
+
+                while (i < token.Length && char.IsAsciiDigit((char)token[i]))
+                {
+                    exponent = (exponent * 10) + (token[i] - '0');
+                    if (exponent > MaxExponent)
+                    {
+                        return false;
+                    }
+
+                    i++;
+                }
+
+                if (negativeExponent)
+                {
+                    exponent = -exponent;
+                }
+            }
+
+            if (i != token.Length || intDigits.IsEmpty)
+            {
+                return false;
+            }
+
+            // Digits D = intDigits ++ fracDigits; value = D × 10^(exponent − fracDigits.Length).
+            int total = intDigits.Length + fracDigits.Length;
+            int first = 0;
+            while (first < total && DigitAt(intDigits, fracDigits, first) == (byte)'0')
+            {
+                first++;
+            }
+
+            if (first == total)
+            {
+                WriteByte(TagZero);
+                return true;
+            }
+
+            int last = total - 1;
+            while (DigitAt(intDigits, fracDigits, last) == (byte)'0')
+            {
+                last--;
+            }
+
+            int significant = last - first + 1;
+            long scale = exponent - fracDigits.Length + (total - 1 - last);
+
+            Span<byte> head = _output.GetSpan(6);
+            head[0] = TagNumber;
+            head[1] = negative ? (byte)'-' : (byte)'+';
+            BinaryPrimitives.WriteInt32LittleEndian(head[2..], significant);
+            _output.Advance(6);
+
+            // Copy D[first..last] from the integer and fraction parts.
+            int end = last + 1;
+            if (first < intDigits.Length)
+            {
+                WriteBytes(intDigits[first..Math.Min(end, intDigits.Length)]);
+            }
+
+            if (end > intDigits.Length)
+            {
+                WriteBytes(fracDigits[Math.Max(first - intDigits.Length, 0)..(end - intDigits.Length)]);
+            }
+
+            Span<byte> tail = _output.GetSpan(8);
+            BinaryPrimitives.WriteInt64LittleEndian(tail, scale);
+            _output.Advance(8);
+            return true;
+        }
+
+        private static byte DigitAt(ReadOnlySpan<byte> intDigits, ReadOnlySpan<byte> fracDigits, int k) =>
+            k < intDigits.Length ? intDigits[k] : fracDigits[k - intDigits.Length];
+
+        private void WriteByte(byte value)
+        {
+            _output.GetSpan(1)[0] = value;
+            _output.Advance(1);
+        }
+
+        private void WriteTagAndLength(byte tag, int length)
+        {
+            Span<byte> span = _output.GetSpan(5);
+            span[0] = tag;
+            BinaryPrimitives.WriteInt32LittleEndian(span[1..], length);
+            _output.Advance(5);
+        }
+
+        private void WriteLengthPrefixed(ReadOnlySpan<byte> bytes)
+        {
+            Span<byte> span = _output.GetSpan(4);
+            BinaryPrimitives.WriteInt32LittleEndian(span, bytes.Length);
+            _output.Advance(4);
+            WriteBytes(bytes);
+        }
+
+        private void WriteBytes(ReadOnlySpan<byte> bytes)
+        {
+            if (!bytes.IsEmpty)
+            {
+                _output.Write(bytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ChatCachePolly.Keys;
+
+/// <summary>
+/// Builds a <see cref="ChatCacheKey"/> for a request: one SHA-256 over a framed, length-prefixed
+/// encoding of the key format version, method, normalized URL, tenant credentials, partition and
+/// the canonical body.
+/// </summary>
+/// <remarks>
+/// Credentials are only ever fed to the hash; they are never stored or exposed. Headers other than
+/// <c>Authorization</c>, <c>api-key</c>, <c>OpenAI-Organization</c> and <c>OpenAI-Project</c>
+/// (User-Agent, X-Stainless-*, x-ms-client-request-id, traceparent, Accept, Content-Length…) do not
+/// affect the key.
+/// </remarks>
+internal sealed class RequestKeyBuilder
+{
+    /// <summary>Bump when the encoding changes so old cache entries stop matching.</summary>
+    public const int KeyFormatVersion = 1;
+
+    /// <summary>The per-thread buffer is dropped after a request that grew it beyond this.</summary>
+    internal const int MaxRetainedBufferBytes = 1024 * 1024;
+
+    /// <summary>Request headers that identify the tenant (lower-case, in key order).</summary>
+    internal static readonly string[] TenantHeaders = ["authorization", "api-key", "openai-organization", "openai-project"];
+
+    private const byte Absent = 0;
+    private const byte Present = 1;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    /// <summary>Creates a builder that leaves <paramref name="ignored"/> root members out of the key.</summary>
+    public RequestKeyBuilder(IgnoredMembers ignored)
+    {
+        ArgumentNullException.ThrowIfNull(ignored);
+        Ignored = ignored;
+    }
+
+    /// <summary>Root body members left out of the key.</summary>
+    public IgnoredMembers Ignored { get; }
+
+    /// <summary>
+    /// Computes the key. Returns <see langword="false"/> (never throws) when the request is not cacheable:
+    /// no absolute URI, or a body <see cref="CanonicalJson.TryWrite"/> rejects.
+    /// </summary>
+    /// <param name="request">The request (its headers and URI are read; the body is passed separately).</param>
+    /// <param name="body">The request body bytes.</param>
+    /// <param name="partition">An extra caller-chosen namespace (e.g. the named client); part of the key.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="facts">Facts read from the body's root object.</param>
+    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts)
+    {
+        key = default;
+        facts = default;
+        Uri? uri = request?.RequestUri;
+        if (request is null || uri is null || !uri.IsAbsoluteUri)
+        {
+            return false;
+        }
+
+        ArrayBufferWriter<byte> buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        try
+        {
+            WriteInt32(buffer, KeyFormatVersion);
+            WriteString(buffer, request.Method.Method);
+
+            // URL: scheme and host lower-case, explicit port, path and query as-is, no fragment.
+            WriteString(buffer, uri.Scheme, lowerAscii: true);
+            WriteString(buffer, uri.UserInfo);
+            WriteString(buffer, uri.IdnHost, lowerAscii: true);
+            WriteInt32(buffer, uri.Port);
+            WriteString(buffer, uri.AbsolutePath);
+            WriteString(buffer, uri.Query);
+
+            HttpHeadersNonValidated headers = request.Headers.NonValidated;
+            foreach (string name in TenantHeaders)
+            {
+                WriteString(buffer, name);
+                if (headers.TryGetValues(name, out HeaderStringValues values))
+                {
+                    WriteByte(buffer, Present);
+                    WriteInt32(buffer, values.Count);
+                    foreach (string value in values)
+                    {
+                        WriteString(buffer, value);
+                    }
+                }
+                else
+                {
+                    WriteByte(buffer, Absent);
+                }
+            }
+
+            if (partition is null)
+            {
+                WriteByte(buffer, Absent);
+            }
+            else
+            {
+                WriteByte(buffer, Present);
+                WriteString(buffer, partition);
+            }
+
+            // The body is last, so it needs no length prefix.
+            if (!CanonicalJson.TryWrite(body, Ignored, buffer, out facts))
+            {
+                facts = default;
+                return false;
+            }
+
+            Span<byte> hash = stackalloc byte[ChatCacheKey.Size];
+            SHA256.HashData(buffer.WrittenSpan, hash);
+            key = ChatCacheKey.FromHash(hash);
+            return true;
+        }
+        finally
+        {
+            if (buffer.Capacity > MaxRetainedBufferBytes)
+            {
+                t_buffer = null;
+            }
+            else
+            {
+                // Do not leave credentials lying around in the pooled buffer longer than needed.
+                buffer.Clear();
+            }
+        }
+    }
+
+    private static void WriteByte(ArrayBufferWriter<byte> buffer, byte value)
+    {
+        buffer.GetSpan(1)[0] = value;
+        buffer.Advance(1);
+    }
+
+    private static void WriteInt32(ArrayBufferWriter<byte> buffer, int value)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(buffer.GetSpan(4), value);
+        buffer.Advance(4);
+    }
+
+    private static void WriteString(ArrayBufferWriter<byte> buffer, string value, bool lowerAscii = false)
+    {
+        Span<byte> span = buffer.GetSpan(4 + Encoding.UTF8.GetMaxByteCount(value.Length));
+        int written = Encoding.UTF8.GetBytes(value, span[4..]);
+        if (lowerAscii)
+        {
+            // Stops at the first non-ASCII byte; scheme and IDN host are ASCII.
+            _ = Ascii.ToLowerInPlace(span.Slice(4, written), out _);
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(span, written);
+        buffer.Advance(4 + written);
+    }
+}
