@@ -102,7 +102,12 @@ internal static class CanonicalJson
         ArgumentNullException.ThrowIfNull(output);
         facts = default;
 
-        // Cheap early outs: must start (after optional whitespace/BOM) with '{' to be an object.
+        // A UTF-8 byte order mark is not content (Utf8JsonReader would reject it).
+        if (json.StartsWith("\uFEFF"u8))
+        {
+            json = json[3..];
+        }
+
         if (json.IsEmpty || !Utf8.IsValid(json))
         {
             return false;
