@@ -81,10 +81,10 @@ internal static class CanonicalJson
     /// <summary>
     /// Writes the canonical encoding of <paramref name="json"/> to <paramref name="output"/> (appending).
     /// </summary>
-    /// <param name="json">The raw request body.</param>
+    /// <param name="json">The raw request body (UTF-8; a leading byte order mark is skipped).</param>
     /// <param name="ignoredTopLevel">Root members to leave out.</param>
     /// <param name="output">Receives the encoding; on <see langword="false"/> it may hold a partial encoding.</param>
-    /// <param name="facts">Facts read from the root object.</param>
+    /// <param name="facts">Facts read from the root object; <see langword="default"/> when not cacheable.</param>
     /// <returns>
     /// <see langword="false"/> (never an exception) when the body is not cacheable: empty, invalid UTF-8,
     /// invalid JSON, trailing content, root not an object, duplicate member names (unescaped comparison),
@@ -125,7 +125,13 @@ internal static class CanonicalJson
 
             order = ArrayPool<int>.Shared.Rent(count);
             var emitter = new Emitter(json, tokens, unescaped, order, output);
-            return emitter.EmitRoot(ignoredTopLevel, ref facts);
+            if (!emitter.EmitRoot(ignoredTopLevel, ref facts))
+            {
+                facts = default;
+                return false;
+            }
+
+            return true;
         }
         finally
         {
@@ -493,8 +499,7 @@ internal static class CanonicalJson
 
                     return true;
                 case Kind.String:
-                    WriteTagAndLength(TagString, t.Length);
-                    WriteBytes(Str(index));
+                    WriteTagAndBytes(TagString, Str(index));
                     return true;
                 case Kind.Number:
                     return WriteNumber(_json.Slice(t.Start, t.Length));
@@ -791,18 +796,25 @@ internal static class CanonicalJson
 
         private void WriteLengthPrefixed(ReadOnlySpan<byte> bytes)
         {
-            Span<byte> span = _output.GetSpan(4);
+            Span<byte> span = _output.GetSpan(4 + bytes.Length);
             BinaryPrimitives.WriteInt32LittleEndian(span, bytes.Length);
-            _output.Advance(4);
-            WriteBytes(bytes);
+            bytes.CopyTo(span[4..]);
+            _output.Advance(4 + bytes.Length);
+        }
+
+        private void WriteTagAndBytes(byte tag, ReadOnlySpan<byte> bytes)
+        {
+            Span<byte> span = _output.GetSpan(5 + bytes.Length);
+            span[0] = tag;
+            BinaryPrimitives.WriteInt32LittleEndian(span[1..], bytes.Length);
+            bytes.CopyTo(span[5..]);
+            _output.Advance(5 + bytes.Length);
         }
 
         private void WriteBytes(ReadOnlySpan<byte> bytes)
         {
-            if (!bytes.IsEmpty)
-            {
-                _output.Write(bytes);
-            }
+            bytes.CopyTo(_output.GetSpan(bytes.Length));
+            _output.Advance(bytes.Length);
         }
     }
 }

@@ -530,6 +530,16 @@ public sealed class CanonicalJsonTests
         Assert.True(facts.HasConversation);
     }
 
+    [Fact]
+    public void Facts_are_cleared_when_not_cacheable()
+    {
+        var output = new ArrayBufferWriter<byte>();
+        Assert.False(CanonicalJson.TryWrite("""{"stream":true,"background":true,"conversation":"c","x":1,"x":2}"""u8, IgnoredMembers.Default, output, out RequestBodyFacts facts));
+        Assert.False(facts.Stream);
+        Assert.False(facts.Background);
+        Assert.False(facts.HasConversation);
+    }
+
     // ---------- mechanics ----------
 
     [Fact]
