@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -15,6 +17,8 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventPrefix = "event: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly TimeSpan GraceBeforeDrop = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan ClientHangUpTimeout = TimeSpan.FromSeconds(2);
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
 
     public HttpContext Http { get; } = http;
@@ -79,7 +83,7 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
             await response.StartAsync(CancellationToken).ConfigureAwait(false);
             await response.Body.WriteAsync(body.AsMemory(0, body.Length / 2), CancellationToken).ConfigureAwait(false);
             await response.Body.FlushAsync(CancellationToken).ConfigureAwait(false);
-            Http.Abort();
+            await DropConnectionAsync().ConfigureAwait(false);
             return;
         }
 
@@ -110,7 +114,7 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
         {
             if (Fault is { Kind: LoopbackFaultKind.DropConnectionMidStream } drop && i == Math.Min(drop.AfterEvents, events.Count))
             {
-                Http.Abort();
+                await DropConnectionAsync().ConfigureAwait(false);
                 return;
             }
 
@@ -138,6 +142,41 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
             await response.Body.WriteAsync(Done, CancellationToken).ConfigureAwait(false);
             await response.Body.FlushAsync(CancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Cuts the connection mid-response so that the client reliably sees the bytes already written and then a broken
+    /// stream. A bare <see cref="HttpContext.Abort"/> races with the data still in flight (the reset can make the client
+    /// discard unread bytes, even the headers), so: give Kestrel a moment to hand the flushed bytes to the socket, half-close
+    /// the socket (FIN after the data; the chunked body never terminates), wait briefly for the client to notice and hang
+    /// up, then <see cref="HttpContext.Abort"/>.
+    /// </summary>
+    private async Task DropConnectionAsync()
+    {
+        try
+        {
+            // Real time on purpose: a fake TimeProvider must not be able to stall the drop.
+            await Task.Delay(GraceBeforeDrop, CancellationToken).ConfigureAwait(false);
+            if (Http.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+            {
+                socket.Shutdown(SocketShutdown.Send);
+                await Task.Delay(ClientHangUpTimeout, CancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The client hung up (expected) or the server is stopping.
+        }
+        catch (SocketException)
+        {
+            // Already gone.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already gone.
+        }
+
+        Http.Abort();
     }
 
     private async Task WriteEventAsync(SseEvent sse)
