@@ -1,0 +1,45 @@
+namespace ChatCachePolly;
+
+/// <summary>
+/// Per-request cache directives, the code equivalent of the standard <c>Cache-Control</c> request header, for callers that
+/// cannot set headers. Attach with <see cref="ChatCacheHttpRequestMessageExtensions.SetChatCacheControl"/>.
+/// </summary>
+/// <remarks>
+/// When both this object and a <c>Cache-Control</c> header are present, the directives add up (the stricter one wins).
+/// </remarks>
+public sealed record ChatCacheControl
+{
+    /// <summary>The <see cref="HttpRequestMessage.Options"/> key under which the directives are stored.</summary>
+    public static readonly HttpRequestOptionsKey<ChatCacheControl> OptionsKey = new("ChatCachePolly.CacheControl");
+
+    /// <summary>Gets a value indicating whether the lookup is skipped (the response is still stored): <c>no-cache</c>.</summary>
+    public bool NoCache { get; init; }
+
+    /// <summary>Gets a value indicating whether the response must not be stored: <c>no-store</c>.</summary>
+    public bool NoStore { get; init; }
+
+    /// <summary>Gets the oldest entry the request accepts, if any: <c>max-age=N</c>.</summary>
+    public TimeSpan? MaxAge { get; init; }
+
+    /// <summary>
+    /// Gets a value indicating whether the request must only be answered from the cache: <c>only-if-cached</c>. When nothing is
+    /// cached the answer is <c>504 Gateway Timeout</c> and the network is not touched.
+    /// </summary>
+    public bool OnlyIfCached { get; init; }
+}
+
+/// <summary>Extensions that attach <see cref="ChatCacheControl"/> directives to a request.</summary>
+public static class ChatCacheHttpRequestMessageExtensions
+{
+    /// <summary>Attaches per-request cache directives to <paramref name="request"/>.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="control">The directives.</param>
+    /// <returns>The same request, for chaining.</returns>
+    public static HttpRequestMessage SetChatCacheControl(this HttpRequestMessage request, ChatCacheControl control)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(control);
+        request.Options.Set(ChatCacheControl.OptionsKey, control);
+        return request;
+    }
+}

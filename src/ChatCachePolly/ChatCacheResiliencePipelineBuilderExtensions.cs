@@ -1,0 +1,91 @@
+using System.Diagnostics.CodeAnalysis;
+using ChatCachePolly;
+using ChatCachePolly.DependencyInjection;
+using ChatCachePolly.Storage;
+using ChatCachePolly.Strategy;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+
+namespace Polly;
+
+/// <summary>Adds the chat cache strategy to an <see cref="HttpResponseMessage"/> resilience pipeline.</summary>
+/// <remarks>
+/// Add it first, so that it is the outermost strategy: a hit then skips retry, timeout and the network, and a miss stores only
+/// the final outcome after retries.
+/// </remarks>
+public static class ChatCacheResiliencePipelineBuilderExtensions
+{
+    private const string TrimJustification = "All options members are preserved by the DynamicDependency attribute.";
+
+    /// <summary>Adds the chat cache with default options and its own in-memory store.</summary>
+    /// <param name="builder">The pipeline builder.</param>
+    /// <returns>The same builder.</returns>
+    public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder) =>
+        builder.AddChatCache(new ChatCacheStrategyOptions());
+
+    /// <summary>Adds the chat cache with <paramref name="options"/> and its own in-memory store.</summary>
+    /// <param name="builder">The pipeline builder.</param>
+    /// <param name="options">The options.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="System.ComponentModel.DataAnnotations.ValidationException">The options are invalid.</exception>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TrimJustification)]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ChatCacheStrategyOptions))]
+    public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ChatCacheStrategyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+
+        var timeProvider = builder.TimeProvider ?? TimeProvider.System;
+        return builder.AddStrategy(
+            context => new ChatCacheResilienceStrategy(
+                options,
+                new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider),
+                options.Partition ?? string.Empty,
+                timeProvider,
+                context.Telemetry),
+            options);
+    }
+
+    /// <summary>
+    /// Adds the chat cache configured by the <see cref="ChatCacheStrategyOptions"/> named after the HttpClient (for
+    /// <c>services.AddHttpClient("openai")</c>, the options named <c>"openai"</c>), following their reloads. Entries live in a
+    /// store per partition (by default, per HttpClient) that survives reloads.
+    /// </summary>
+    /// <param name="builder">The pipeline builder.</param>
+    /// <param name="context">The resilience handler context.</param>
+    /// <returns>The same builder.</returns>
+    public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return builder.AddChatCache(context, ChatCacheOptionsNames.Resolve(context.ServiceProvider, context.BuilderName));
+    }
+
+    /// <summary>
+    /// Adds the chat cache configured by the <see cref="ChatCacheStrategyOptions"/> named <paramref name="optionsName"/>,
+    /// following their reloads.
+    /// </summary>
+    /// <param name="builder">The pipeline builder.</param>
+    /// <param name="context">The resilience handler context.</param>
+    /// <param name="optionsName">The name of the options (and the default partition).</param>
+    /// <returns>The same builder.</returns>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TrimJustification)]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ChatCacheStrategyOptions))]
+    public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context, string optionsName)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(optionsName);
+
+        var services = context.ServiceProvider;
+        var options = services.GetRequiredService<IOptionsMonitor<ChatCacheStrategyOptions>>().Get(optionsName);
+        context.EnableReloads<ChatCacheStrategyOptions>(optionsName);
+
+        var partition = options.Partition ?? optionsName;
+        var timeProvider = builder.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
+        var store = ChatCacheStoreRegistry.For(services).GetMemoryStore(partition, options, timeProvider);
+        return builder.AddStrategy(
+            strategyContext => new ChatCacheResilienceStrategy(options, store, partition, timeProvider, strategyContext.Telemetry),
+            options);
+    }
+}

@@ -1,0 +1,120 @@
+using System.ComponentModel.DataAnnotations;
+using Polly;
+
+namespace ChatCachePolly;
+
+/// <summary>
+/// Options of the chat cache strategy: a cache of OpenAI-style LLM responses that sits first in an
+/// <see cref="HttpResponseMessage"/> resilience pipeline, in front of retry and timeout.
+/// </summary>
+/// <remarks>
+/// Bind from configuration (for example the <c>ChatCache:openai</c> section) with the usual Microsoft.Extensions.Options
+/// APIs; every scalar option has a configuration form. Predicates and callbacks are code-only.
+/// </remarks>
+public class ChatCacheStrategyOptions : ResilienceStrategyOptions
+{
+    /// <summary>The default strategy name, <c>ChatCache</c>.</summary>
+    public const string DefaultName = "ChatCache";
+
+    /// <summary>The request paths cached by default (matched as suffixes of the request path).</summary>
+    public static IReadOnlyList<string> DefaultCacheablePaths { get; } =
+        ["/chat/completions", "/completions", "/embeddings", "/responses"];
+
+    /// <summary>
+    /// The top-level request body fields left out of the cache key by default: they do not change what the model answers.
+    /// </summary>
+    public static IReadOnlyList<string> DefaultIgnoredBodyFields { get; } =
+        ["user", "safety_identifier", "metadata", "store", "prompt_cache_key"];
+
+    /// <summary>Initializes a new instance of the <see cref="ChatCacheStrategyOptions"/> class.</summary>
+    public ChatCacheStrategyOptions() => Name = DefaultName;
+
+    /// <summary>
+    /// Gets or sets a value indicating whether the cache is used. When <see langword="false"/> every request passes through
+    /// (marked <c>Cache-Status: ChatCachePolly; fwd=bypass; detail=disabled</c>) and cached entries are kept for when it is turned back on.
+    /// </summary>
+    /// <value>Defaults to <see langword="true"/>.</value>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Gets or sets how long a stored response stays fresh.</summary>
+    /// <value>Defaults to one hour. Between one second and 365 days.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
+#pragma warning restore IL2026
+    public TimeSpan TimeToLive { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Gets or sets a value indicating whether each hit extends the entry's freshness by <see cref="TimeToLive"/> (sliding expiration).
+    /// </summary>
+    /// <value>Defaults to <see langword="false"/>: expiration is absolute, counted from when the response was stored.</value>
+    public bool SlidingExpiration { get; set; }
+
+    /// <summary>Gets or sets the maximum number of entries held. Storing past it evicts the least recently used entries.</summary>
+    /// <value>Defaults to 1000.</value>
+    [Range(1, int.MaxValue)]
+    public int MaxEntries { get; set; } = 1000;
+
+    /// <summary>
+    /// Gets or sets the maximum number of bytes held by entries (bodies, kept headers and bookkeeping).
+    /// Storing past it evicts the least recently used entries.
+    /// </summary>
+    /// <value>Defaults to 128 MiB.</value>
+    [Range(4096L, long.MaxValue)]
+    public long MaxBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>Gets or sets the largest request body that is read and keyed; larger requests pass through uncached.</summary>
+    /// <value>Defaults to 4 MiB.</value>
+    [Range(1, 1024 * 1024 * 1024)]
+    public int MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Gets or sets the largest response body that is stored; larger responses pass through to the caller unstored.</summary>
+    /// <value>Defaults to 8 MiB.</value>
+    [Range(1, 1024 * 1024 * 1024)]
+    public int MaxResponseBodyBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Gets or sets the cache partition. Entries are only ever shared inside one partition.
+    /// </summary>
+    /// <value>
+    /// Defaults to <see langword="null"/>: with <c>AddChatCache(context)</c> the partition is the named HttpClient's name, so two
+    /// named clients never share entries; give two clients the same partition to share them on purpose.
+    /// </value>
+    [StringLength(256)]
+    public string? Partition { get; set; }
+
+    /// <summary>
+    /// Gets or sets the request path suffixes that are cached (POST with a JSON body only), for example <c>/chat/completions</c>.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultCacheablePaths"/>. Setting a list replaces the defaults.</value>
+    public IList<string>? CacheablePaths { get; set; }
+
+    /// <summary>Gets or sets the top-level request body fields that are left out of the cache key.</summary>
+    /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultIgnoredBodyFields"/>. Setting a list replaces the defaults.</value>
+    public IList<string>? IgnoredBodyFields { get; set; }
+
+    /// <summary>
+    /// Gets or sets a value indicating whether responses whose every choice was cut short (<c>finish_reason</c> of <c>length</c>
+    /// or <c>content_filter</c>) are stored.
+    /// </summary>
+    /// <value>Defaults to <see langword="false"/>.</value>
+    public bool StoreTruncatedResponses { get; set; }
+
+    /// <summary>
+    /// Gets or sets a predicate that can veto storing a response that passed every built-in check.
+    /// Return <see langword="false"/> to keep the response out of the cache.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/> (store every response that passes the built-in checks).</value>
+    public Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? ShouldStore { get; set; }
+
+    /// <summary>Gets or sets a callback invoked after a request was answered from the cache.</summary>
+    public Func<OnChatCacheHitArguments, ValueTask>? OnCacheHit { get; set; }
+
+    /// <summary>Gets or sets a callback invoked when a cacheable request was not found in the cache and goes upstream.</summary>
+    public Func<OnChatCacheMissArguments, ValueTask>? OnCacheMiss { get; set; }
+
+    /// <summary>Gets or sets a callback invoked after a response was stored.</summary>
+    public Func<OnChatCacheStoredArguments, ValueTask>? OnResponseStored { get; set; }
+
+    /// <summary>Gets or sets a callback invoked when the outcome of a cacheable request was not stored, with the reason.</summary>
+    public Func<OnChatCacheNotStoredArguments, ValueTask>? OnResponseNotStored { get; set; }
+}

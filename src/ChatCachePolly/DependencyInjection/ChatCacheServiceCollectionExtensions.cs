@@ -1,0 +1,29 @@
+using ChatCachePolly;
+using ChatCachePolly.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers chat cache options for a named HttpClient.</summary>
+public static class ChatCacheServiceCollectionExtensions
+{
+    /// <summary>
+    /// Declares the <see cref="ChatCacheStrategyOptions"/> of the named HttpClient <paramref name="clientName"/> and validates
+    /// them when the host starts (and on every reload), so a bad setting fails fast with a clear message instead of at the first
+    /// request. Chain <c>.BindConfiguration("ChatCache:openai")</c> or <c>.Configure(...)</c> on the result.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="clientName">The name of the HttpClient whose resilience handler calls <c>AddChatCache(context)</c>.</param>
+    /// <returns>The options builder for the client's named options.</returns>
+    public static OptionsBuilder<ChatCacheStrategyOptions> AddChatCacheOptions(this IServiceCollection services, string clientName)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(clientName);
+
+        services.TryAddSingleton<ChatCacheStoreRegistry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStrategyOptionsValidator>());
+        services.AddSingleton(new ChatCacheClientName(clientName));
+        return services.AddOptions<ChatCacheStrategyOptions>(clientName).ValidateOnStart();
+    }
+}

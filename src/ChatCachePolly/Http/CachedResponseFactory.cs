@@ -1,0 +1,45 @@
+using System.Net;
+using ChatCachePolly.Storage;
+
+namespace ChatCachePolly.Http;
+
+/// <summary>Builds the response served for a hit: a new message and content per caller over the shared, immutable body.</summary>
+internal static class CachedResponseFactory
+{
+    public static HttpResponseMessage CreateHit(CacheEntry entry, HttpRequestMessage request, DateTimeOffset now, string cacheStatus)
+    {
+        // ByteArrayContent wraps the stored array: no per-hit copy, and it can be read any number of times.
+        var content = new ByteArrayContent(entry.Body);
+        if (entry.ContentType is not null)
+        {
+            content.Headers.TryAddWithoutValidation("Content-Type", entry.ContentType);
+        }
+
+        var response = new HttpResponseMessage((HttpStatusCode)entry.StatusCode)
+        {
+            Content = content,
+            RequestMessage = request,
+        };
+
+        foreach (var header in entry.Headers)
+        {
+            response.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        response.Headers.TryAddWithoutValidation(CacheStatus.HeaderName, cacheStatus);
+        response.Headers.Age = TimeSpan.FromSeconds(Math.Floor(entry.Age(now).TotalSeconds));
+        return response;
+    }
+
+    /// <summary>The answer to <c>only-if-cached</c> when nothing fresh is cached (RFC 9111 §5.2.1.7).</summary>
+    public static HttpResponseMessage CreateOnlyIfCachedMiss(HttpRequestMessage request)
+    {
+        var response = new HttpResponseMessage(HttpStatusCode.GatewayTimeout)
+        {
+            Content = new ByteArrayContent([]),
+            RequestMessage = request,
+        };
+        response.Headers.TryAddWithoutValidation(CacheStatus.HeaderName, CacheStatus.OnlyIfCachedMiss);
+        return response;
+    }
+}

@@ -1,0 +1,136 @@
+using System.Buffers;
+using System.IO.Compression;
+
+namespace ChatCachePolly.Http;
+
+/// <summary>The result of reading a response body on a miss.</summary>
+internal enum ResponseBodyStatus
+{
+    /// <summary>The whole decoded body was read; the response now carries it as a fresh, re-readable content.</summary>
+    Complete,
+
+    /// <summary>The body exceeded the cap; the response now replays what was read and then streams the rest.</summary>
+    TooLarge,
+
+    /// <summary>The body uses a content coding the cache cannot decode; the response was left untouched.</summary>
+    UnsupportedEncoding,
+}
+
+/// <summary>
+/// Reads a response body once, bounded, decoding <c>gzip</c>/<c>deflate</c>/<c>br</c> when the handler did not, and hands the
+/// caller an equivalent response: the cache never keeps a caller from the bytes the upstream sent.
+/// </summary>
+internal static class ResponseBodyReader
+{
+    private const int DefaultInitialSize = 16 * 1024;
+
+    public static async ValueTask<(ResponseBodyStatus Status, byte[]? Body)> ReadAsync(
+        HttpResponseMessage response, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken)
+    {
+        var original = response.Content;
+        var encodings = original.Headers.ContentEncoding;
+        string? encoding = null;
+        if (encodings.Count > 1)
+        {
+            return (ResponseBodyStatus.UnsupportedEncoding, null);
+        }
+
+        foreach (var value in encodings)
+        {
+            encoding = value;
+            if (!IsSupported(encoding))
+            {
+                return (ResponseBodyStatus.UnsupportedEncoding, null);
+            }
+        }
+
+        long? declared = encoding is null ? original.Headers.ContentLength : null;
+        if (declared > maxBytes)
+        {
+            // Known to be over the cap before reading a byte: leave the response exactly as it came.
+            return (ResponseBodyStatus.TooLarge, null);
+        }
+
+        Stream raw = await original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(continueOnCapturedContext);
+        Stream stream = encoding is null ? raw : Decode(raw, encoding);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is long length ? (int)Math.Min(Math.Max(length, 1), maxBytes + 1L) : Math.Min(DefaultInitialSize, maxBytes + 1));
+        int total = 0;
+        try
+        {
+            while (true)
+            {
+                if (total == buffer.Length)
+                {
+                    if (total > maxBytes)
+                    {
+                        // Over the cap: give the caller what was read followed by the rest of the (decoded) stream.
+                        var prefix = buffer.AsSpan(0, total).ToArray();
+                        Replace(response, new StreamContent(new PrefixedStream(prefix, stream)), dropContentEncoding: encoding is not null);
+                        return (ResponseBodyStatus.TooLarge, null);
+                    }
+
+                    byte[] larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1L));
+                    buffer.AsSpan(0, total).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                int read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(continueOnCapturedContext);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                total += read;
+            }
+
+            var body = buffer.AsSpan(0, total).ToArray();
+            await stream.DisposeAsync().ConfigureAwait(continueOnCapturedContext);
+            Replace(response, new ByteArrayContent(body), dropContentEncoding: true);
+            return (ResponseBodyStatus.Complete, body);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static bool IsSupported(string encoding) =>
+        encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase)
+        || encoding.Equals("deflate", StringComparison.OrdinalIgnoreCase)
+        || encoding.Equals("br", StringComparison.OrdinalIgnoreCase)
+        || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase);
+
+    private static Stream Decode(Stream raw, string encoding) => encoding.ToUpperInvariant() switch
+    {
+        "GZIP" => new GZipStream(raw, CompressionMode.Decompress),
+        "DEFLATE" => new ZLibStream(raw, CompressionMode.Decompress),
+        "BR" => new BrotliStream(raw, CompressionMode.Decompress),
+        _ => raw,
+    };
+
+    /// <summary>Swaps the response content, keeping the content headers that still describe the new bytes.</summary>
+    private static void Replace(HttpResponseMessage response, HttpContent content, bool dropContentEncoding)
+    {
+        var original = response.Content;
+        foreach (var header in original.Headers.NonValidated)
+        {
+            if (header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                || (dropContentEncoding && header.Key.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            foreach (var value in header.Value)
+            {
+                content.Headers.TryAddWithoutValidation(header.Key, value);
+            }
+        }
+
+        response.Content = content;
+        if (content is ByteArrayContent)
+        {
+            original.Dispose();
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using ChatCachePolly.Keys;
+
+namespace ChatCachePolly.Storage;
+
+/// <summary>
+/// The one store abstraction behind the strategy. Implementations are thread-safe, never hand out an entry that is not
+/// complete, and treat a corrupt or unreadable entry as absent.
+/// </summary>
+internal interface IChatCacheStore
+{
+    /// <summary>
+    /// Gets the entry stored under <paramref name="key"/>, fresh or not (the strategy decides freshness with its own clock), or
+    /// <see langword="null"/>. Implementations that complete synchronously return a completed <see cref="ValueTask{TResult}"/>.
+    /// </summary>
+    ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken);
+
+    /// <summary>Stores <paramref name="entry"/>, evicting least recently used entries as needed.</summary>
+    /// <returns><see langword="false"/> when the entry alone exceeds the store's byte budget and was not stored.</returns>
+    ValueTask<bool> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken);
+
+    /// <summary>Removes the entry stored under <paramref name="key"/>.</summary>
+    /// <returns><see langword="true"/> when an entry was removed.</returns>
+    ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken);
+
+    /// <summary>Removes every entry.</summary>
+    ValueTask ClearAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,70 @@
+using System.Globalization;
+
+namespace ChatCachePolly.Strategy;
+
+/// <summary>
+/// The request's cache directives: the standard <c>Cache-Control</c> request header (RFC 9111 §5.2.1) merged with
+/// <see cref="ChatCacheControl"/> from <see cref="HttpRequestMessage.Options"/>.
+/// </summary>
+internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, TimeSpan? MaxAge, bool OnlyIfCached)
+{
+    public bool AcceptsAge(TimeSpan age) => MaxAge is not TimeSpan max || age <= max;
+
+    public static CacheDirectives Read(HttpRequestMessage request)
+    {
+        bool hasHeader = request.Headers.NonValidated.TryGetValues("Cache-Control", out var values);
+        bool hasOption = request.Options.TryGetValue(ChatCacheControl.OptionsKey, out var control);
+        if (!hasHeader && !hasOption)
+        {
+            return default;
+        }
+
+        bool noCache = control?.NoCache ?? false;
+        bool noStore = control?.NoStore ?? false;
+        bool onlyIfCached = control?.OnlyIfCached ?? false;
+        TimeSpan? maxAge = control?.MaxAge;
+
+        if (hasHeader)
+        {
+            foreach (var value in values)
+            {
+                foreach (var range in value.AsSpan().Split(','))
+                {
+                    var directive = value.AsSpan()[range].Trim();
+                    if (directive.Equals("no-cache", StringComparison.OrdinalIgnoreCase))
+                    {
+                        noCache = true;
+                    }
+                    else if (directive.Equals("no-store", StringComparison.OrdinalIgnoreCase))
+                    {
+                        noStore = true;
+                    }
+                    else if (directive.Equals("only-if-cached", StringComparison.OrdinalIgnoreCase))
+                    {
+                        onlyIfCached = true;
+                    }
+                    else if (directive.StartsWith("max-age=", StringComparison.OrdinalIgnoreCase)
+                        && TryParseSeconds(directive["max-age=".Length..], out var seconds))
+                    {
+                        maxAge = maxAge is TimeSpan existing && existing < seconds ? existing : seconds;
+                    }
+                }
+            }
+        }
+
+        return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached);
+    }
+
+    private static bool TryParseSeconds(ReadOnlySpan<char> text, out TimeSpan value)
+    {
+        text = text.Trim('"');
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long seconds))
+        {
+            value = TimeSpan.FromSeconds(Math.Min(seconds, (long)TimeSpan.MaxValue.TotalSeconds - 1));
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+}

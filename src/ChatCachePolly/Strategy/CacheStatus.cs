@@ -1,0 +1,39 @@
+namespace ChatCachePolly;
+
+/// <summary>
+/// <c>Cache-Status</c> response header values (RFC 9211). Every response that passed through the strategy carries one:
+/// <c>hit</c>, or <c>fwd=</c> with the reason the request went upstream, <c>stored</c> when its response was stored, and a
+/// short non-reversible <c>key=</c> fingerprint so two requests can be compared from logs.
+/// </summary>
+internal static class CacheStatus
+{
+    public const string HeaderName = "Cache-Status";
+
+    public const string CacheName = "ChatCachePolly";
+
+    public const string OnlyIfCachedMiss = CacheName + "; fwd=miss; detail=only-if-cached";
+
+    public static string Hit(string keyFingerprint) => $"{CacheName}; hit; key={keyFingerprint}";
+
+    public static string Bypass(string detail) => $"{CacheName}; fwd=bypass; detail={detail}";
+
+    public static string Forward(string fwd, bool stored, string keyFingerprint, int? forwardStatus = null, string? detail = null)
+    {
+        var status = forwardStatus is int code ? $"; fwd-status={code}" : string.Empty;
+        var storedPart = stored ? "; stored" : string.Empty;
+        var detailPart = detail is null ? string.Empty : $"; detail={detail}";
+        return $"{CacheName}; fwd={fwd}{status}{storedPart}; key={keyFingerprint}{detailPart}";
+    }
+
+    /// <summary>Precomputed bypass values, so pass-through costs no formatting.</summary>
+    public static class Bypasses
+    {
+        public static readonly string Disabled = Bypass("disabled");
+        public static readonly string NotCacheable = Bypass("not-cacheable");
+        public static readonly string RequestTooLarge = Bypass("request-too-large");
+        public static readonly string InvalidBody = Bypass("invalid-body");
+        public static readonly string Streaming = Bypass("stream");
+        public static readonly string Stateful = Bypass("stateful");
+        public static readonly string Error = Bypass("error");
+    }
+}

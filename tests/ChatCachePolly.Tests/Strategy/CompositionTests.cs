@@ -1,0 +1,111 @@
+using System.Net;
+using System.Text;
+using ChatCachePolly.Tests.Support;
+using Polly;
+using Polly.Retry;
+
+namespace ChatCachePolly.Tests.Strategy;
+
+public sealed class CompositionTests
+{
+    private static void RetryAndTimeout(ResiliencePipelineBuilder<HttpResponseMessage> pipeline) => pipeline
+        .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is HttpRequestException || (int?)args.Outcome.Result?.StatusCode >= 500),
+            Delay = TimeSpan.Zero,
+            MaxRetryAttempts = 3,
+        })
+        .AddTimeout(TimeSpan.FromSeconds(60));
+
+    [Fact]
+    public async Task Miss_stores_only_the_final_outcome_after_retries_and_the_next_request_hits_with_no_upstream_call()
+    {
+        using var harness = CacheHarness.Create(addInner: RetryAndTimeout);
+        int calls = 0;
+        harness.Responder = _ => ++calls == 1
+            ? CacheHarness.Json(Fixtures.Response("error-500.json"), HttpStatusCode.InternalServerError)
+            : CacheHarness.Json(Fixtures.Response("chat.json"));
+
+        using var first = await harness.PostChatAsync();
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Contains("stored", first.CacheStatus());
+        Assert.Equal(2, harness.UpstreamCalls);
+
+        using var second = await harness.PostChatAsync();
+        Assert.Contains("hit", second.CacheStatus());
+        Assert.Equal(2, harness.UpstreamCalls);
+    }
+
+    [Fact]
+    public async Task Every_retry_attempt_resends_the_same_body_even_from_a_one_shot_stream()
+    {
+        using var harness = CacheHarness.Create(addInner: RetryAndTimeout);
+        int calls = 0;
+        harness.Responder = _ => ++calls < 3
+            ? CacheHarness.Json(Fixtures.Response("error-500.json"), HttpStatusCode.InternalServerError)
+            : CacheHarness.Json(Fixtures.Response("chat.json"));
+        string body = Fixtures.Request("chat.request.json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, CacheHarness.ChatUrl)
+        {
+            Content = new StreamContent(new OneShotStream(Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
+        };
+
+        using var response = await harness.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal([body, body, body], harness.UpstreamBodies);
+    }
+
+    [Fact]
+    public async Task Hit_skips_the_inner_strategies()
+    {
+        int attempts = 0;
+        using var harness = CacheHarness.Create(addInner: p => p.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        {
+            ShouldHandle = _ => ValueTask.FromResult(false),
+            OnRetry = _ => default,
+        }).AddStrategy(_ => new CountingStrategy(() => attempts++), new CountingOptions()));
+
+        (await harness.PostChatAsync()).Dispose();
+        (await harness.PostChatAsync()).Dispose();
+        (await harness.PostChatAsync()).Dispose();
+
+        Assert.Equal(1, attempts);
+    }
+
+    /// <summary>A stream that can be read once and cannot seek back: a re-send must not depend on reading it again.</summary>
+    private sealed class OneShotStream(byte[] data) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = Math.Min(count, data.Length - _position);
+            Array.Copy(data, _position, buffer, offset, n);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    private sealed class CountingOptions : ResilienceStrategyOptions;
+
+    private sealed class CountingStrategy(Action onExecute) : ResilienceStrategy<HttpResponseMessage>
+    {
+        protected override ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
+        {
+            onExecute();
+            return callback(context, state);
+        }
+    }
+}
