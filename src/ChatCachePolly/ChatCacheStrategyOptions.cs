@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using ChatCachePolly.DependencyInjection;
 using Polly;
 
 namespace ChatCachePolly;
@@ -86,10 +87,12 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// Gets or sets the request path suffixes that are cached (POST with a JSON body only), for example <c>/chat/completions</c>.
     /// </summary>
     /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultCacheablePaths"/>. Setting a list replaces the defaults.</value>
+    [CacheablePaths]
     public IList<string>? CacheablePaths { get; set; }
 
     /// <summary>Gets or sets the top-level request body fields that are left out of the cache key.</summary>
     /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultIgnoredBodyFields"/>. Setting a list replaces the defaults.</value>
+    [IgnorableBodyFields]
     public IList<string>? IgnoredBodyFields { get; set; }
 
     /// <summary>
