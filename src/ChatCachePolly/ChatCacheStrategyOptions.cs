@@ -102,6 +102,20 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// <value>Defaults to <see langword="false"/>.</value>
     public bool StoreTruncatedResponses { get; set; }
 
+    /// <summary>Gets or sets how a cached event stream is replayed on a hit.</summary>
+    /// <value>
+    /// Defaults to <see cref="ChatCacheReplayPacing.None"/>: the recorded events are delivered as fast as the caller reads them,
+    /// each with its original event boundaries.
+    /// </value>
+    public ChatCacheReplayPacing StreamReplayPacing { get; set; }
+
+    /// <summary>Gets or sets the pause between events when <see cref="StreamReplayPacing"/> is <see cref="ChatCacheReplayPacing.FixedInterval"/>.</summary>
+    /// <value>Defaults to 20 milliseconds.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+#pragma warning restore IL2026
+    public TimeSpan StreamReplayInterval { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>
     /// Gets or sets a predicate that can veto storing a response that passed every built-in check.
     /// Return <see langword="false"/> to keep the response out of the cache.

@@ -1,15 +1,16 @@
 using System.Net;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Streaming;
 
 namespace ChatCachePolly.Http;
 
 /// <summary>Builds the response served for a hit: a new message and content per caller over the shared, immutable body.</summary>
 internal static class CachedResponseFactory
 {
-    public static HttpResponseMessage CreateHit(CacheEntry entry, HttpRequestMessage request, DateTimeOffset now, string cacheStatus)
+    public static HttpResponseMessage CreateHit(CacheEntry entry, HttpRequestMessage request, DateTimeOffset now, string cacheStatus, ReplayPacing pacing, TimeProvider timeProvider)
     {
-        // ByteArrayContent wraps the stored array: no per-hit copy, and it can be read any number of times.
-        var content = new ByteArrayContent(entry.Body);
+        // Both contents wrap the stored array: no per-hit copy, and each can be read any number of times.
+        HttpContent content = entry.IsEventStream ? new ReplayContent(entry, pacing, timeProvider) : new ByteArrayContent(entry.Body);
         if (entry.ContentType is not null)
         {
             content.Headers.TryAddWithoutValidation("Content-Type", entry.ContentType);

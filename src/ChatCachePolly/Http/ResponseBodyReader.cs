@@ -109,6 +109,15 @@ internal static class ResponseBodyReader
         _ => raw,
     };
 
+    /// <summary>Gets whether a response body is a server-sent event stream.</summary>
+    public static bool IsEventStream(HttpContent content) =>
+        content.Headers.NonValidated.TryGetValues("Content-Type", out var values)
+        && values.ToString().StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Swaps the response content, keeping the content headers that still describe the new bytes.</summary>
+    public static void ReplaceContent(HttpResponseMessage response, HttpContent content, bool dropContentEncoding) =>
+        Replace(response, content, dropContentEncoding);
+
     /// <summary>Swaps the response content, keeping the content headers that still describe the new bytes.</summary>
     private static void Replace(HttpResponseMessage response, HttpContent content, bool dropContentEncoding)
     {

@@ -5,94 +5,142 @@ using ChatCachePolly.Storage;
 
 namespace ChatCachePolly.Payloads;
 
-/// <summary>What the inspection of a successful response body found.</summary>
+/// <summary>What the inspection of a successful response found.</summary>
 internal enum InspectionVerdict
 {
-    /// <summary>One complete JSON object, no error, not truncated: storable.</summary>
+    /// <summary>Complete, no error, not truncated: storable.</summary>
     Storable,
 
-    /// <summary>Not one complete, valid UTF-8 JSON object.</summary>
+    /// <summary>Not one complete, valid UTF-8 JSON object (or a stream that never reached its terminal event).</summary>
     Incomplete,
 
-    /// <summary>A top-level <c>error</c> member that is not null.</summary>
+    /// <summary>A top-level <c>error</c> member that is not null (or an error event in a stream).</summary>
     ErrorPayload,
 
     /// <summary>Every choice ended in <c>length</c>/<c>content_filter</c>, or a Responses API status other than <c>completed</c>.</summary>
     Truncated,
 }
 
-/// <summary>The facts read from a response body.</summary>
+/// <summary>The verdict and the facts read from a response.</summary>
 internal readonly record struct ResponseFacts(InspectionVerdict Verdict, string? Model, TokenUsage Usage);
 
+/// <summary>The facts of one JSON payload (a whole response body, or the data of one streamed event).</summary>
+internal struct PayloadFacts
+{
+    public bool Error;
+    public string? Model;
+    public string? Status;
+    public string? Type;
+    public TokenUsage Usage;
+    public int FinishedChoices;
+    public int TruncatedChoices;
+}
+
 /// <summary>
-/// Reads a response body once with <see cref="Utf8JsonReader"/> (no DOM): validates it is one complete JSON object, and reads
-/// the facts the cache needs (error, finish reasons, Responses API status, model, token usage).
+/// Reads response payloads with <see cref="Utf8JsonReader"/> (no DOM): validates that a payload is one complete JSON object and
+/// reads the facts the cache needs - error, finish reasons, Responses API status and event type, model, token usage.
 /// </summary>
 internal static class ResponseInspector
 {
     private const int MaxDepth = 256;
 
+    /// <summary>Inspects a whole (non-streamed) response body.</summary>
     public static ResponseFacts Inspect(ReadOnlySpan<byte> body, EndpointKind endpoint)
     {
-        if (!Utf8.IsValid(body))
+        if (!TryReadFacts(body, out var facts))
         {
             return new(InspectionVerdict.Incomplete, null, default);
+        }
+
+        if (facts.Error)
+        {
+            return new(InspectionVerdict.ErrorPayload, facts.Model, facts.Usage);
+        }
+
+        bool truncated = (facts.TruncatedChoices > 0 && facts.FinishedChoices == 0)
+            || (endpoint == EndpointKind.Responses && facts.Status is not null && facts.Status != "completed");
+        return new(truncated ? InspectionVerdict.Truncated : InspectionVerdict.Storable, facts.Model, facts.Usage);
+    }
+
+    /// <summary>Reads the facts of one JSON object payload; <see langword="false"/> when it is not one complete, valid object.</summary>
+    public static bool TryReadFacts(ReadOnlySpan<byte> payload, out PayloadFacts facts)
+    {
+        facts = default;
+        if (!Utf8.IsValid(payload))
+        {
+            return false;
         }
 
         try
         {
-            return InspectCore(body, endpoint);
+            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = MaxDepth });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            ReadObject(ref reader, ref facts, nested: false);
+
+            // The root object must be closed and followed by nothing but whitespace.
+            return reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == 0 && !reader.Read();
         }
         catch (JsonException)
         {
-            return new(InspectionVerdict.Incomplete, null, default);
+            facts = default;
+            return false;
         }
     }
 
-    private static ResponseFacts InspectCore(ReadOnlySpan<byte> body, EndpointKind endpoint)
+    /// <summary>Reads the members of the object the reader is at; the nested <c>response</c> of a Responses API event is read too.</summary>
+    private static void ReadObject(ref Utf8JsonReader reader, ref PayloadFacts facts, bool nested)
     {
-        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxDepth });
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-        {
-            return new(InspectionVerdict.Incomplete, null, default);
-        }
-
-        bool error = false;
-        string? model = null;
-        string? status = null;
-        int choices = 0;
-        int truncatedChoices = 0;
-        TokenUsage usage = default;
-
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("error"u8))
             {
                 reader.Read();
-                error |= reader.TokenType != JsonTokenType.Null;
+                facts.Error |= reader.TokenType != JsonTokenType.Null;
                 reader.Skip();
             }
             else if (reader.ValueTextEquals("model"u8))
             {
                 reader.Read();
-                model = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                facts.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Model;
                 reader.Skip();
             }
             else if (reader.ValueTextEquals("status"u8))
             {
                 reader.Read();
-                status = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                facts.Status = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Status;
+                reader.Skip();
+            }
+            else if (!nested && reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                facts.Type = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
                 reader.Skip();
             }
             else if (reader.ValueTextEquals("usage"u8))
             {
                 reader.Read();
-                usage = ReadUsage(ref reader);
+                facts.Usage = ReadUsage(ref reader, facts.Usage);
             }
             else if (reader.ValueTextEquals("choices"u8))
             {
                 reader.Read();
-                ReadChoices(ref reader, ref choices, ref truncatedChoices);
+                ReadChoices(ref reader, ref facts);
+            }
+            else if (!nested && reader.ValueTextEquals("response"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    ReadObject(ref reader, ref facts, nested: true);
+                }
+                else
+                {
+                    reader.Skip();
+                }
             }
             else
             {
@@ -100,29 +148,14 @@ internal static class ResponseInspector
                 reader.Skip();
             }
         }
-
-        // The root object must be closed and followed by nothing but whitespace.
-        if (reader.TokenType != JsonTokenType.EndObject || reader.CurrentDepth != 0 || reader.Read())
-        {
-            return new(InspectionVerdict.Incomplete, model, usage);
-        }
-
-        if (error)
-        {
-            return new(InspectionVerdict.ErrorPayload, model, usage);
-        }
-
-        bool truncated = (choices > 0 && truncatedChoices == choices)
-            || (endpoint == EndpointKind.Responses && status is not null && status != "completed");
-        return new(truncated ? InspectionVerdict.Truncated : InspectionVerdict.Storable, model, usage);
     }
 
-    private static TokenUsage ReadUsage(ref Utf8JsonReader reader)
+    private static TokenUsage ReadUsage(ref Utf8JsonReader reader, TokenUsage current)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             reader.Skip();
-            return default;
+            return current;
         }
 
         long input = 0;
@@ -152,7 +185,7 @@ internal static class ResponseInspector
         return new TokenUsage(input, output);
     }
 
-    private static void ReadChoices(ref Utf8JsonReader reader, ref int choices, ref int truncated)
+    private static void ReadChoices(ref Utf8JsonReader reader, ref PayloadFacts facts)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -168,15 +201,20 @@ internal static class ResponseInspector
                 continue;
             }
 
-            choices++;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 bool isFinishReason = reader.ValueTextEquals("finish_reason"u8);
                 reader.Read();
-                if (isFinishReason && reader.TokenType == JsonTokenType.String
-                    && (reader.ValueTextEquals("length"u8) || reader.ValueTextEquals("content_filter"u8)))
+                if (isFinishReason && reader.TokenType == JsonTokenType.String)
                 {
-                    truncated++;
+                    if (reader.ValueTextEquals("length"u8) || reader.ValueTextEquals("content_filter"u8))
+                    {
+                        facts.TruncatedChoices++;
+                    }
+                    else
+                    {
+                        facts.FinishedChoices++;
+                    }
                 }
 
                 reader.Skip();

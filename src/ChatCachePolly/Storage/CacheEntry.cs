@@ -24,7 +24,9 @@ internal sealed class CacheEntry
         EndpointKind endpoint,
         string? model,
         TokenUsage usage,
-        string keyFingerprint)
+        string keyFingerprint,
+        int[]? eventEnds = null,
+        int[]? eventTimesMs = null)
     {
         StatusCode = statusCode;
         ContentType = contentType;
@@ -38,8 +40,10 @@ internal sealed class CacheEntry
         Usage = usage;
         KeyFingerprint = keyFingerprint;
         HitCacheStatus = CacheStatus.Hit(keyFingerprint);
+        EventEnds = eventEnds;
+        EventTimesMs = eventTimesMs;
 
-        long size = OverheadBytes + body.Length + ((contentType?.Length ?? 0) * 2) + ((model?.Length ?? 0) * 2);
+        long size = OverheadBytes + body.Length + ((eventEnds?.Length ?? 0) * 4L) + ((eventTimesMs?.Length ?? 0) * 4L) + ((contentType?.Length ?? 0) * 2) + ((model?.Length ?? 0) * 2);
         foreach (var header in headers)
         {
             size += (header.Key.Length + header.Value.Length) * 2L + 32;
@@ -57,6 +61,15 @@ internal sealed class CacheEntry
 
     /// <summary>Gets the decoded response body. Shared by every hit; never mutated.</summary>
     public byte[] Body { get; }
+
+    /// <summary>Gets, for a recorded event stream, the offset just past each event in <see cref="Body"/>; null for a JSON body.</summary>
+    public int[]? EventEnds { get; }
+
+    /// <summary>Gets, for a recorded event stream, when each event arrived (milliseconds after the response started).</summary>
+    public int[]? EventTimesMs { get; }
+
+    /// <summary>Gets a value indicating whether the entry is a recorded event stream.</summary>
+    public bool IsEventStream => EventEnds is not null;
 
     public DateTimeOffset StoredAt { get; }
 

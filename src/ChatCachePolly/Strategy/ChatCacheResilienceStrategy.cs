@@ -2,6 +2,7 @@ using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Payloads;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Streaming;
 using Polly;
 using Polly.Telemetry;
 
@@ -30,6 +31,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     private readonly int _maxRequestBodyBytes;
     private readonly int _maxResponseBodyBytes;
     private readonly bool _storeTruncated;
+    private readonly ReplayPacing _pacing;
     private readonly Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? _shouldStore;
     private readonly Func<OnChatCacheHitArguments, ValueTask>? _onHit;
     private readonly Func<OnChatCacheMissArguments, ValueTask>? _onMiss;
@@ -55,6 +57,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         _maxRequestBodyBytes = options.MaxRequestBodyBytes;
         _maxResponseBodyBytes = options.MaxResponseBodyBytes;
         _storeTruncated = options.StoreTruncatedResponses;
+        _pacing = new ReplayPacing(options.StreamReplayPacing, options.StreamReplayInterval);
         _shouldStore = options.ShouldStore;
         _onHit = options.OnCacheHit;
         _onMiss = options.OnCacheMiss;
@@ -87,14 +90,15 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         ChatCacheKey key;
         string? bypass;
+        bool stream;
         try
         {
-            (key, bypass) = await ComputeKeyAsync(request, endpoint, context).ConfigureAwait(capture);
+            (key, stream, bypass) = await ComputeKeyAsync(request, endpoint, context).ConfigureAwait(capture);
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
             // Reading or keying failed unexpectedly: the cache steps aside.
-            (key, bypass) = (default, CacheStatus.Bypasses.Error);
+            (key, stream, bypass) = (default, false, CacheStatus.Bypasses.Error);
         }
 
         if (bypass is not null)
@@ -121,37 +125,38 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
         }
 
-        return await MissAsync(callback, context, state, request, endpoint, key, forward, directives).ConfigureAwait(capture);
+        return await MissAsync(callback, context, state, request, endpoint, key, stream, forward, directives).ConfigureAwait(capture);
     }
 
-    private async ValueTask<(ChatCacheKey Key, string? Bypass)> ComputeKeyAsync(HttpRequestMessage request, EndpointKind endpoint, ResilienceContext context)
+    private async ValueTask<(ChatCacheKey Key, bool Stream, string? Bypass)> ComputeKeyAsync(HttpRequestMessage request, EndpointKind endpoint, ResilienceContext context)
     {
         var (ok, body) = await RequestBodyReader.ReadAsync(request.Content!, _maxRequestBodyBytes, context.ContinueOnCapturedContext, context.CancellationToken)
             .ConfigureAwait(context.ContinueOnCapturedContext);
         if (!ok)
         {
-            return (default, CacheStatus.Bypasses.RequestTooLarge);
+            return (default, false, CacheStatus.Bypasses.RequestTooLarge);
         }
 
         try
         {
             if (!_keyBuilder.TryBuild(request, body.Span, _partition, out var key, out var facts))
             {
-                return (default, CacheStatus.Bypasses.InvalidBody);
+                return (default, false, CacheStatus.Bypasses.InvalidBody);
             }
 
-            if (facts.Stream)
+            // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.
+            if (facts.Stream && endpoint == EndpointKind.Embeddings)
             {
-                return (default, CacheStatus.Bypasses.Streaming);
+                return (default, false, CacheStatus.Bypasses.Streaming);
             }
 
             // A conversation or a background run depends on state the server keeps and changes: never replay it.
             if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background))
             {
-                return (default, CacheStatus.Bypasses.Stateful);
+                return (default, false, CacheStatus.Bypasses.Stateful);
             }
 
-            return (key, null);
+            return (key, facts.Stream, null);
         }
         finally
         {
@@ -178,7 +183,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             entry.ExtendFreshness(now + _timeToLive);
         }
 
-        var response = CachedResponseFactory.CreateHit(entry, request, now, entry.HitCacheStatus);
+        var response = CachedResponseFactory.CreateHit(entry, request, now, entry.HitCacheStatus, _pacing, _timeProvider);
         var args = new OnChatCacheHitArguments(context, request, entry.Age(now), entry.KeyFingerprint);
         _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Hit), context, args);
         if (_onHit is not null)
@@ -196,6 +201,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         HttpRequestMessage request,
         EndpointKind endpoint,
         ChatCacheKey key,
+        bool stream,
         string forward,
         CacheDirectives directives)
     {
@@ -232,6 +238,11 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "no-store"));
             await NotStoredAsync(context, request, ChatCacheNotStoredReason.NoStoreRequested, fingerprint).ConfigureAwait(capture);
             return outcome;
+        }
+
+        if (stream)
+        {
+            return await RecordStreamAsync(outcome, context, request, endpoint, key, forward, started).ConfigureAwait(capture);
         }
 
         ResponseBodyStatus bodyStatus;
@@ -293,6 +304,155 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         }
 
         return outcome;
+    }
+
+    /// <summary>
+    /// A streamed miss: the caller gets the upstream events as they arrive through a recording tee; the recording becomes an entry
+    /// only if the stream reaches its terminal success event. Stored/not-stored events fire when the stream ends, after this
+    /// execution has returned, with a resilience context of their own.
+    /// </summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> RecordStreamAsync(
+        Outcome<HttpResponseMessage> outcome, ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, ChatCacheKey key, string forward, long started)
+    {
+        bool capture = context.ContinueOnCapturedContext;
+        var response = outcome.Result!;
+        string fingerprint = key.Fingerprint;
+        if (!ResponseBodyReader.IsEventStream(response.Content))
+        {
+            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
+            await NotStoredAsync(context, request, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            return outcome;
+        }
+
+        Stream upstream;
+        try
+        {
+            upstream = await response.Content.ReadAsStreamAsync(context.CancellationToken).ConfigureAwait(capture);
+        }
+        catch (Exception ex)
+        {
+            response.Dispose();
+            await NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            return Outcome.FromException<HttpResponseMessage>(ex);
+        }
+
+        var pending = new PendingStream(this, key, endpoint, request, response, started, context.OperationKey);
+        var recorder = new StreamRecorder(endpoint, _maxResponseBodyBytes, _timeProvider);
+        var recording = new RecordingStream(upstream, recorder, pending.OnCompleted, pending.OnFailed);
+        ResponseBodyReader.ReplaceContent(response, new StreamContent(recording), dropContentEncoding: false);
+        Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint));
+        return outcome;
+    }
+
+    private async Task CommitStreamAsync(PendingStream pending, StreamRecorder recorder)
+    {
+        var context = ResilienceContextPool.Shared.Get(pending.OperationKey, CancellationToken.None);
+        string fingerprint = pending.Key.Fingerprint;
+        try
+        {
+            var recorded = recorder.TakeRecording();
+            if (recorder.IsTruncated && !_storeTruncated)
+            {
+                await NotStoredAsync(context, pending.Request, ChatCacheNotStoredReason.Truncated, fingerprint).ConfigureAwait(false);
+                return;
+            }
+
+            if (_shouldStore is not null
+                && !await _shouldStore(new ChatCacheShouldStoreArguments(context, pending.Request, pending.Response, recorded.Body)).ConfigureAwait(false))
+            {
+                await NotStoredAsync(context, pending.Request, ChatCacheNotStoredReason.Vetoed, fingerprint).ConfigureAwait(false);
+                return;
+            }
+
+            var now = _timeProvider.GetUtcNow();
+            var entry = new CacheEntry(
+                statusCode: 200,
+                contentType: pending.ContentType,
+                headers: pending.Headers,
+                body: recorded.Body,
+                storedAt: now,
+                freshUntil: now + _timeToLive,
+                originalLatency: _timeProvider.GetElapsedTime(pending.Started),
+                endpoint: pending.Endpoint,
+                model: recorded.Model,
+                usage: recorded.Usage,
+                keyFingerprint: fingerprint,
+                eventEnds: recorded.EventEnds,
+                eventTimesMs: recorded.EventTimesMs);
+
+            ChatCacheNotStoredReason? reason;
+            try
+            {
+                reason = await _store.SetAsync(pending.Key, entry, CancellationToken.None).ConfigureAwait(false) ? null : ChatCacheNotStoredReason.EntryTooLarge;
+            }
+            catch (Exception)
+            {
+                reason = ChatCacheNotStoredReason.StoreFailed;
+            }
+
+            if (reason is ChatCacheNotStoredReason notStored)
+            {
+                await NotStoredAsync(context, pending.Request, notStored, fingerprint).ConfigureAwait(false);
+                return;
+            }
+
+            var storedArgs = new OnChatCacheStoredArguments(context, pending.Request, recorded.Body.Length, fingerprint);
+            _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Stored), context, storedArgs);
+            if (_onStored is not null)
+            {
+                await _onStored(storedArgs).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // A callback or predicate failed after the caller already has its stream: nothing more to do than not store.
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private async Task StreamNotStoredAsync(PendingStream pending, ChatCacheNotStoredReason reason)
+    {
+        var context = ResilienceContextPool.Shared.Get(pending.OperationKey, CancellationToken.None);
+        try
+        {
+            await NotStoredAsync(context, pending.Request, reason, pending.Key.Fingerprint).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The caller is already reading (or has abandoned) its stream; a failing callback must not surface there.
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>What a streamed miss needs to become an entry when its stream completes.</summary>
+    private sealed class PendingStream(
+        ChatCacheResilienceStrategy owner, ChatCacheKey key, EndpointKind endpoint, HttpRequestMessage request, HttpResponseMessage response, long started, string? operationKey)
+    {
+        public ChatCacheKey Key { get; } = key;
+
+        public EndpointKind Endpoint { get; } = endpoint;
+
+        public HttpRequestMessage Request { get; } = request;
+
+        public HttpResponseMessage Response { get; } = response;
+
+        public long Started { get; } = started;
+
+        public string? OperationKey { get; } = operationKey;
+
+        public string? ContentType { get; } = ResponseHeaderPolicy.ContentType(response.Content);
+
+        public KeyValuePair<string, string>[] Headers { get; } = ResponseHeaderPolicy.Capture(response);
+
+        public void OnCompleted(StreamRecorder recorder) => _ = owner.CommitStreamAsync(this, recorder);
+
+        public void OnFailed(StreamRecorder recorder) => _ = owner.StreamNotStoredAsync(this, recorder.FailureReason);
     }
 
     private async ValueTask<ChatCacheNotStoredReason?> StoreAsync(

@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Net.ServerSentEvents;
+using ChatCachePolly.Keys;
+using ChatCachePolly.Payloads;
+using ChatCachePolly.Storage;
+
+namespace ChatCachePolly.Streaming;
+
+/// <summary>The state of a recording.</summary>
+internal enum RecordingState
+{
+    /// <summary>Still recording; the terminal event has not passed yet.</summary>
+    Recording,
+
+    /// <summary>The terminal success event passed: the recording is complete and storable.</summary>
+    Completed,
+
+    /// <summary>Nothing will be stored: an error event, a failed or incomplete result, over the cap, or abandoned.</summary>
+    Failed,
+}
+
+/// <summary>
+/// Records a server-sent event stream as it passes to the caller, event by event, and decides when it has completed
+/// successfully: after <c>data: [DONE]</c> for chat completions and completions, after <c>response.completed</c> for the
+/// Responses API. An error payload, <c>response.failed</c>/<c>response.incomplete</c>/<c>error</c> events, or exceeding the size
+/// cap fail the recording; a failed recording never becomes an entry.
+/// </summary>
+internal sealed class StreamRecorder : IDisposable
+{
+    private const int InitialSize = 8 * 1024;
+
+    private readonly EndpointKind _endpoint;
+    private readonly int _maxBytes;
+    private readonly TimeProvider _timeProvider;
+    private readonly long _started;
+    private readonly List<int> _eventEnds = [];
+    private readonly List<int> _eventTimes = [];
+    private SseEventBoundaryScanner _scanner;
+    private byte[]? _buffer;
+    private int _length;
+    private int _eventStart;
+    private int _scanned;
+    private PayloadFacts _facts;
+
+    public StreamRecorder(EndpointKind endpoint, int maxBytes, TimeProvider timeProvider)
+    {
+        _endpoint = endpoint;
+        _maxBytes = maxBytes;
+        _timeProvider = timeProvider;
+        _started = timeProvider.GetTimestamp();
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialSize, maxBytes));
+    }
+
+    public RecordingState State { get; private set; }
+
+    /// <summary>Gets why the recording failed, when it did.</summary>
+    public ChatCacheNotStoredReason FailureReason { get; private set; }
+
+    /// <summary>Records bytes the caller just read.</summary>
+    public RecordingState Append(ReadOnlySpan<byte> bytes)
+    {
+        if (State != RecordingState.Recording || bytes.IsEmpty)
+        {
+            return State;
+        }
+
+        if (_length + bytes.Length > _maxBytes)
+        {
+            return Fail(ChatCacheNotStoredReason.ResponseTooLarge);
+        }
+
+        EnsureCapacity(_length + bytes.Length);
+        bytes.CopyTo(_buffer.AsSpan(_length));
+        _length += bytes.Length;
+
+        while (State == RecordingState.Recording && _scanned < _length)
+        {
+            int end = _scanner.FindEventEnd(_buffer.AsSpan(_scanned, _length - _scanned));
+            if (end < 0)
+            {
+                _scanned = _length;
+                break;
+            }
+
+            _scanned += end;
+            OnEvent(_eventStart, _scanned);
+            _eventStart = _scanned;
+        }
+
+        return State;
+    }
+
+    /// <summary>Marks the recording as not storable (end of stream before the terminal event, read error, early dispose).</summary>
+    public RecordingState Fail(ChatCacheNotStoredReason reason)
+    {
+        if (State == RecordingState.Recording)
+        {
+            State = RecordingState.Failed;
+            FailureReason = reason;
+            Release();
+        }
+
+        return State;
+    }
+
+    /// <summary>Builds the recorded payload of a completed recording (one exact-size copy, made once per stored stream).</summary>
+    public RecordedStream TakeRecording()
+    {
+        if (State != RecordingState.Completed || _buffer is null)
+        {
+            throw new InvalidOperationException("Only a completed recording can be taken.");
+        }
+
+        // Everything up to the end of the terminal event; anything after it is not part of the answer.
+        var body = _buffer.AsSpan(0, _eventStart).ToArray();
+        var recorded = new RecordedStream(body, [.. _eventEnds], [.. _eventTimes], _facts.Model, _facts.Usage);
+        Release();
+        return recorded;
+    }
+
+    public void Dispose() => Release();
+
+    private void OnEvent(int start, int end)
+    {
+        _eventEnds.Add(end);
+        _eventTimes.Add((int)Math.Min(int.MaxValue, _timeProvider.GetElapsedTime(_started).TotalMilliseconds));
+
+        using var slice = new MemoryStream(_buffer!, start, end - start, writable: false);
+        foreach (var item in SseParser.Create(slice, static (eventType, data) => new SseEvent(eventType, Classify(data))).Enumerate())
+        {
+            Evaluate(item.Data.EventType, item.Data.Payload);
+            if (State != RecordingState.Recording)
+            {
+                break;
+            }
+        }
+    }
+
+    private void Evaluate(string eventType, EventPayload payload)
+    {
+        if (payload.Done)
+        {
+            // [DONE] ends chat completion and completion streams. A stream whose every choice was cut short is like a truncated
+            // response: not stored (the strategy may be configured to store truncated answers; it decides with these facts).
+            State = _endpoint == EndpointKind.Responses ? Fail(ChatCacheNotStoredReason.IncompleteBody) : RecordingState.Completed;
+            return;
+        }
+
+        if (!payload.Valid)
+        {
+            // Not JSON: comments and keep-alives never reach here (the parser drops them); anything else is not a known shape.
+            return;
+        }
+
+        var facts = payload.Facts;
+        if (facts.Error || eventType == "error" || facts.Type == "error")
+        {
+            Fail(ChatCacheNotStoredReason.ErrorPayload);
+            return;
+        }
+
+        _facts.Model ??= facts.Model;
+        if (facts.Usage != default)
+        {
+            _facts.Usage = facts.Usage;
+        }
+
+        _facts.FinishedChoices += facts.FinishedChoices;
+        _facts.TruncatedChoices += facts.TruncatedChoices;
+
+        if (_endpoint == EndpointKind.Responses)
+        {
+            string? type = eventType != "message" ? eventType : facts.Type;
+            if (type is "response.failed" or "response.incomplete")
+            {
+                Fail(ChatCacheNotStoredReason.Truncated);
+            }
+            else if (type == "response.completed")
+            {
+                _facts.Model = facts.Model ?? _facts.Model;
+                State = RecordingState.Completed;
+            }
+        }
+    }
+
+    /// <summary>Gets whether every finished choice was cut short (<c>length</c>/<c>content_filter</c>).</summary>
+    public bool IsTruncated => _facts.TruncatedChoices > 0 && _facts.FinishedChoices == 0;
+
+    private static EventPayload Classify(ReadOnlySpan<byte> data)
+    {
+        if (data.SequenceEqual("[DONE]"u8))
+        {
+            return new EventPayload(Done: true, Valid: true, default);
+        }
+
+        bool valid = ResponseInspector.TryReadFacts(data, out var facts);
+        return new EventPayload(Done: false, valid, facts);
+    }
+
+    private void EnsureCapacity(int needed)
+    {
+        if (_buffer!.Length >= needed)
+        {
+            return;
+        }
+
+        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(needed, _buffer.Length * 2L), _maxBytes));
+        _buffer.AsSpan(0, _length).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = larger;
+    }
+
+    private void Release()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+    }
+
+    private readonly record struct EventPayload(bool Done, bool Valid, PayloadFacts Facts);
+
+    private readonly record struct SseEvent(string EventType, EventPayload Payload);
+}
+
+/// <summary>A completed recording: the bytes up to the end of the terminal event, where each event ends, and when it arrived.</summary>
+internal sealed record RecordedStream(byte[] Body, int[] EventEnds, int[] EventTimesMs, string? Model, TokenUsage Usage);
