@@ -22,6 +22,18 @@ public sealed record ChatCacheControl
     public TimeSpan? MaxAge { get; init; }
 
     /// <summary>
+    /// Gets how far past its freshness an entry may be and still answer the request without going upstream: <c>max-stale=N</c>.
+    /// <see cref="TimeSpan.MaxValue"/> accepts any stale entry still kept (<c>max-stale</c> with no value).
+    /// </summary>
+    public TimeSpan? MaxStale { get; init; }
+
+    /// <summary>
+    /// Gets how far past its freshness an entry may be served when the upstream fails (5xx, 429, 408, timeout, connection error,
+    /// open circuit): <c>stale-if-error=N</c> (RFC 5861). Overrides <see cref="ChatCacheStrategyOptions.StaleIfError"/> for this request.
+    /// </summary>
+    public TimeSpan? StaleIfError { get; init; }
+
+    /// <summary>
     /// Gets a value indicating whether the request must only be answered from the cache: <c>only-if-cached</c>. When nothing is
     /// cached the answer is <c>504 Gateway Timeout</c> and the network is not touched.
     /// </summary>

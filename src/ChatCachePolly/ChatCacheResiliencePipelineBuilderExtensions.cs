@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using ChatCachePolly;
+using ChatCachePolly.Coalescing;
 using ChatCachePolly.DependencyInjection;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Strategy;
@@ -40,7 +41,8 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         return builder.AddStrategy(
             context => new ChatCacheResilienceStrategy(
                 options,
-                new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider),
+                new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider, options.StaleRetention),
+                new FlightTable(),
                 options.Partition ?? string.Empty,
                 timeProvider,
                 context.Telemetry),
@@ -83,9 +85,11 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
 
         var partition = options.Partition ?? optionsName;
         var timeProvider = builder.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
-        var store = ChatCacheStoreRegistry.For(services).GetMemoryStore(partition, options, timeProvider);
+        var registry = ChatCacheStoreRegistry.For(services);
+        var store = registry.GetMemoryStore(partition, options, timeProvider);
+        var flights = registry.GetFlights(partition);
         return builder.AddStrategy(
-            strategyContext => new ChatCacheResilienceStrategy(options, store, partition, timeProvider, strategyContext.Telemetry),
+            strategyContext => new ChatCacheResilienceStrategy(options, store, flights, partition, timeProvider, strategyContext.Telemetry),
             options);
     }
 }

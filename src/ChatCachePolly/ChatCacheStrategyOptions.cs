@@ -50,6 +50,38 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// <value>Defaults to <see langword="false"/>: expiration is absolute, counted from when the response was stored.</value>
     public bool SlidingExpiration { get; set; }
 
+    /// <summary>
+    /// Gets or sets how long an entry is kept after it stops being fresh, so that it can still be served stale when asked for
+    /// (<see cref="StaleIfError"/>, <see cref="StaleWhileRevalidate"/>, or a request's own <c>Cache-Control: stale-if-error=N</c>
+    /// or <c>max-stale</c>). A stale entry never counts as fresh, and it stays inside the entry and byte caps.
+    /// </summary>
+    /// <value>Defaults to one day. Zero drops entries as soon as they expire.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+#pragma warning restore IL2026
+    public TimeSpan StaleRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// Gets or sets how far past its freshness an entry may be served when the upstream outcome, after the inner strategies
+    /// (retries included), is a failure: a 5xx, 429 or 408 status, a timeout, a connection error or an open circuit breaker.
+    /// The response is marked <c>Cache-Status: ChatCachePolly; hit; stale</c> and carries <c>Age</c> (RFC 5861 <c>stale-if-error</c>).
+    /// </summary>
+    /// <value>Defaults to zero (off unless a request sends <c>stale-if-error=N</c>). Capped by <see cref="StaleRetention"/>.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+#pragma warning restore IL2026
+    public TimeSpan StaleIfError { get; set; }
+
+    /// <summary>
+    /// Gets or sets how far past its freshness an entry is served immediately while it is refreshed in the background through
+    /// the same pipeline, once per key (RFC 5861 <c>stale-while-revalidate</c>).
+    /// </summary>
+    /// <value>Defaults to zero (off). Capped by <see cref="StaleRetention"/>.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+#pragma warning restore IL2026
+    public TimeSpan StaleWhileRevalidate { get; set; }
+
     /// <summary>Gets or sets the maximum number of entries held. Storing past it evicts the least recently used entries.</summary>
     /// <value>Defaults to 1000.</value>
     [Range(1, int.MaxValue)]

@@ -10,8 +10,10 @@ public readonly struct OnChatCacheHitArguments
     /// <param name="request">The request answered from the cache.</param>
     /// <param name="age">How long ago the served response was stored.</param>
     /// <param name="keyFingerprint">A short, non-reversible fingerprint of the cache key.</param>
-    public OnChatCacheHitArguments(ResilienceContext context, HttpRequestMessage request, TimeSpan age, string keyFingerprint)
+    /// <param name="isStale">Whether the served entry was past its freshness (stale-if-error, max-stale, stale-while-revalidate).</param>
+    public OnChatCacheHitArguments(ResilienceContext context, HttpRequestMessage request, TimeSpan age, string keyFingerprint, bool isStale = false)
     {
+        IsStale = isStale;
         Context = context;
         Request = request;
         Age = age;
@@ -26,6 +28,9 @@ public readonly struct OnChatCacheHitArguments
 
     /// <summary>Gets how long ago the served response was stored.</summary>
     public TimeSpan Age { get; }
+
+    /// <summary>Gets a value indicating whether the served entry was past its freshness.</summary>
+    public bool IsStale { get; }
 
     /// <summary>Gets a short, non-reversible fingerprint of the cache key (the <c>key=</c> of <c>Cache-Status</c>).</summary>
     public string KeyFingerprint { get; }

@@ -16,6 +16,7 @@ public static class ChatCacheServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="clientName">The name of the HttpClient whose resilience handler calls <c>AddChatCache(context)</c>.</param>
     /// <returns>The options builder for the client's named options.</returns>
+    /// <remarks>Also registers the client's <see cref="IChatCacheInvalidator"/>, keyed by <paramref name="clientName"/>.</remarks>
     public static OptionsBuilder<ChatCacheStrategyOptions> AddChatCacheOptions(this IServiceCollection services, string clientName)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -24,6 +25,7 @@ public static class ChatCacheServiceCollectionExtensions
         services.TryAddSingleton<ChatCacheStoreRegistry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStrategyOptionsValidator>());
         services.AddSingleton(new ChatCacheClientName(clientName));
+        services.TryAddKeyedSingleton<IChatCacheInvalidator>(clientName, (provider, _) => new ChatCacheInvalidator(provider, clientName));
         return services.AddOptions<ChatCacheStrategyOptions>(clientName).ValidateOnStart();
     }
 }

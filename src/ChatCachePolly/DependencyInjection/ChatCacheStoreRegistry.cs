@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using ChatCachePolly.Coalescing;
 using ChatCachePolly.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +17,7 @@ internal sealed class ChatCacheStoreRegistry
     private static readonly ConditionalWeakTable<IServiceProvider, ChatCacheStoreRegistry> Fallback = [];
 
     private readonly ConcurrentDictionary<string, MemoryChatCacheStore> _memoryStores = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FlightTable> _flights = new(StringComparer.Ordinal);
 
     public static ChatCacheStoreRegistry For(IServiceProvider serviceProvider) =>
         serviceProvider.GetService<ChatCacheStoreRegistry>() ?? Fallback.GetValue(serviceProvider, static _ => new ChatCacheStoreRegistry());
@@ -24,7 +26,13 @@ internal sealed class ChatCacheStoreRegistry
     public MemoryChatCacheStore GetMemoryStore(string partition, ChatCacheStrategyOptions options, TimeProvider timeProvider)
     {
         var store = _memoryStores.GetOrAdd(partition, static (_, state) => new MemoryChatCacheStore(state.MaxEntries, state.MaxBytes, state.TimeProvider), (options.MaxEntries, options.MaxBytes, TimeProvider: timeProvider));
-        store.Resize(options.MaxEntries, options.MaxBytes);
+        store.Configure(options.MaxEntries, options.MaxBytes, options.StaleRetention);
         return store;
     }
+
+    /// <summary>Gets the partition's requests in flight (shared by every pipeline of the partition, across reloads).</summary>
+    public FlightTable GetFlights(string partition) => _flights.GetOrAdd(partition, static _ => new FlightTable());
+
+    /// <summary>Gets the memory stores created so far, by partition (invalidation).</summary>
+    public IEnumerable<KeyValuePair<string, MemoryChatCacheStore>> MemoryStores => _memoryStores;
 }

@@ -25,10 +25,10 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
     private long _maxBytes;
     private long _evictions;
 
-    public MemoryChatCacheStore(int maxEntries, long maxBytes, TimeProvider timeProvider)
+    public MemoryChatCacheStore(int maxEntries, long maxBytes, TimeProvider timeProvider, TimeSpan staleRetention = default)
     {
         _timeProvider = timeProvider;
-        Resize(maxEntries, maxBytes);
+        Configure(maxEntries, maxBytes, staleRetention);
     }
 
     /// <summary>Gets how long an entry is kept after it stops being fresh (the stale window).</summary>
@@ -49,13 +49,14 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
 
     public long Evictions => Volatile.Read(ref _evictions);
 
-    /// <summary>Applies new capacity bounds (options reload); evicts at once if the store is over them.</summary>
-    public void Resize(int maxEntries, long maxBytes)
+    /// <summary>Applies new capacity bounds and stale retention (options reload); evicts at once if the store is over them.</summary>
+    public void Configure(int maxEntries, long maxBytes, TimeSpan staleRetention)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxEntries, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         lock (_gate)
         {
+            StaleRetention = staleRetention < TimeSpan.Zero ? TimeSpan.Zero : staleRetention;
             _maxEntries = maxEntries;
             _maxBytes = maxBytes;
             EvictOverflow();

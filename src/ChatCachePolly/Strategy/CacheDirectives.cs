@@ -6,9 +6,12 @@ namespace ChatCachePolly.Strategy;
 /// The request's cache directives: the standard <c>Cache-Control</c> request header (RFC 9111 §5.2.1) merged with
 /// <see cref="ChatCacheControl"/> from <see cref="HttpRequestMessage.Options"/>.
 /// </summary>
-internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, TimeSpan? MaxAge, bool OnlyIfCached)
+internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, TimeSpan? MaxAge, bool OnlyIfCached, TimeSpan? MaxStale = null, TimeSpan? StaleIfError = null)
 {
     public bool AcceptsAge(TimeSpan age) => MaxAge is not TimeSpan max || age <= max;
+
+    /// <summary>Gets whether an entry this far past its freshness may answer without going upstream (<c>max-stale</c>).</summary>
+    public bool AcceptsStaleness(TimeSpan staleness) => MaxStale is TimeSpan max && staleness <= max;
 
     public static CacheDirectives Read(HttpRequestMessage request)
     {
@@ -23,6 +26,8 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
         bool noStore = control?.NoStore ?? false;
         bool onlyIfCached = control?.OnlyIfCached ?? false;
         TimeSpan? maxAge = control?.MaxAge;
+        TimeSpan? maxStale = control?.MaxStale;
+        TimeSpan? staleIfError = control?.StaleIfError;
 
         if (hasHeader)
         {
@@ -48,11 +53,25 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
                     {
                         maxAge = maxAge is TimeSpan existing && existing < seconds ? existing : seconds;
                     }
+                    else if (directive.Equals("max-stale", StringComparison.OrdinalIgnoreCase))
+                    {
+                        maxStale = TimeSpan.MaxValue;
+                    }
+                    else if (directive.StartsWith("max-stale=", StringComparison.OrdinalIgnoreCase)
+                        && TryParseSeconds(directive["max-stale=".Length..], out var stale))
+                    {
+                        maxStale = stale;
+                    }
+                    else if (directive.StartsWith("stale-if-error=", StringComparison.OrdinalIgnoreCase)
+                        && TryParseSeconds(directive["stale-if-error=".Length..], out var ifError))
+                    {
+                        staleIfError = ifError;
+                    }
                 }
             }
         }
 
-        return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached);
+        return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached, maxStale, staleIfError);
     }
 
     private static bool TryParseSeconds(ReadOnlySpan<char> text, out TimeSpan value)

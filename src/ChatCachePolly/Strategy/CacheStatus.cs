@@ -1,3 +1,5 @@
+using ChatCachePolly.Keys;
+
 namespace ChatCachePolly;
 
 /// <summary>
@@ -14,6 +16,12 @@ internal static class CacheStatus
     public const string OnlyIfCachedMiss = CacheName + "; fwd=miss; detail=only-if-cached";
 
     public static string Hit(string keyFingerprint) => $"{CacheName}; hit; key={keyFingerprint}";
+
+    /// <summary>An expired entry served on purpose: <c>…; hit; stale</c>, with why it was allowed.</summary>
+    public static string StaleHit(string keyFingerprint, string detail) => $"{CacheName}; hit; stale; key={keyFingerprint}; detail={detail}";
+
+    /// <summary>A follower answered by the upstream call of an identical request already in flight.</summary>
+    public static string Collapsed(string keyFingerprint) => $"{CacheName}; fwd=miss; collapsed; key={keyFingerprint}";
 
     public static string Bypass(string detail) => $"{CacheName}; fwd=bypass; detail={detail}";
 
@@ -35,5 +43,14 @@ internal static class CacheStatus
         public static readonly string Streaming = Bypass("stream");
         public static readonly string Stateful = Bypass("stateful");
         public static readonly string Error = Bypass("error");
+
+        public static string For(RequestVerdict verdict) => verdict switch
+        {
+            RequestVerdict.TooLarge => RequestTooLarge,
+            RequestVerdict.InvalidBody => InvalidBody,
+            RequestVerdict.UnsupportedStream => Streaming,
+            RequestVerdict.Stateful => Stateful,
+            _ => NotCacheable,
+        };
     }
 }

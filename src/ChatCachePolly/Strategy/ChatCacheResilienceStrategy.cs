@@ -1,68 +1,70 @@
+using System.Net;
+using ChatCachePolly.Coalescing;
 using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Payloads;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Streaming;
+using ChatCachePolly.Telemetry;
 using Polly;
 using Polly.Telemetry;
 
 namespace ChatCachePolly.Strategy;
 
 /// <summary>
-/// The chat cache strategy. Answers a repeated cacheable request from the store without calling the rest of the pipeline,
-/// and on a miss calls it (retry, timeout, the network) and stores only a complete, successful final outcome.
+/// The chat cache strategy. Answers a repeated cacheable request from the store without calling the rest of the pipeline;
+/// collapses identical requests in flight onto one upstream call; on a miss calls the rest of the pipeline (retry, timeout,
+/// the network) and stores only a complete, successful final outcome; when that outcome is a failure, may answer with a stale
+/// entry instead (stale-if-error).
 /// </summary>
 /// <remarks>
 /// Everything the cache itself does - reading the request, keying, looking up, storing - degrades to a pass-through on any
 /// unexpected failure: the cache never throws into the caller. Exceptions from the inner pipeline are returned as outcomes,
-/// unchanged.
+/// unchanged, unless a stale entry answers instead.
 /// </remarks>
 internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpResponseMessage>
 {
-    private readonly ResilienceStrategyTelemetry _telemetry;
+    private readonly ChatCacheEventReporter _events;
     private readonly TimeProvider _timeProvider;
     private readonly IChatCacheStore _store;
-    private readonly string _partition;
-    private readonly RequestClassifier _classifier;
-    private readonly RequestKeyBuilder _keyBuilder;
+    private readonly FlightTable _flights;
+    private readonly RequestIdentifier _identifier;
     private readonly bool _enabled;
     private readonly TimeSpan _timeToLive;
     private readonly bool _sliding;
     private readonly int _maxRequestBodyBytes;
     private readonly int _maxResponseBodyBytes;
     private readonly bool _storeTruncated;
+    private readonly TimeSpan _staleRetention;
+    private readonly TimeSpan _staleIfError;
+    private readonly TimeSpan _staleWhileRevalidate;
     private readonly ReplayPacing _pacing;
     private readonly Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? _shouldStore;
-    private readonly Func<OnChatCacheHitArguments, ValueTask>? _onHit;
-    private readonly Func<OnChatCacheMissArguments, ValueTask>? _onMiss;
-    private readonly Func<OnChatCacheStoredArguments, ValueTask>? _onStored;
-    private readonly Func<OnChatCacheNotStoredArguments, ValueTask>? _onNotStored;
 
     public ChatCacheResilienceStrategy(
         ChatCacheStrategyOptions options,
         IChatCacheStore store,
+        FlightTable flights,
         string partition,
         TimeProvider timeProvider,
         ResilienceStrategyTelemetry telemetry)
     {
-        _telemetry = telemetry;
+        _events = new ChatCacheEventReporter(telemetry, options);
         _timeProvider = timeProvider;
         _store = store;
-        _partition = partition;
-        _classifier = new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths);
-        _keyBuilder = new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields));
+        _flights = flights;
+        _identifier = RequestIdentifier.Create(options, partition);
         _enabled = options.Enabled;
         _timeToLive = options.TimeToLive;
         _sliding = options.SlidingExpiration;
         _maxRequestBodyBytes = options.MaxRequestBodyBytes;
         _maxResponseBodyBytes = options.MaxResponseBodyBytes;
         _storeTruncated = options.StoreTruncatedResponses;
+        _staleRetention = options.StaleRetention;
+        _staleIfError = Min(options.StaleIfError, options.StaleRetention);
+        _staleWhileRevalidate = Min(options.StaleWhileRevalidate, options.StaleRetention);
         _pacing = new ReplayPacing(options.StreamReplayPacing, options.StreamReplayInterval);
         _shouldStore = options.ShouldStore;
-        _onHit = options.OnCacheHit;
-        _onMiss = options.OnCacheMiss;
-        _onStored = options.OnResponseStored;
-        _onNotStored = options.OnResponseNotStored;
     }
 
     protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
@@ -83,41 +85,56 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Disabled).ConfigureAwait(capture);
         }
 
-        if (!_classifier.TryClassify(request, out var endpoint))
-        {
-            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.NotCacheable).ConfigureAwait(capture);
-        }
-
-        ChatCacheKey key;
-        string? bypass;
-        bool stream;
+        RequestIdentity identity;
         try
         {
-            (key, stream, bypass) = await ComputeKeyAsync(request, endpoint, context).ConfigureAwait(capture);
+            identity = await _identifier.IdentifyAsync(request, capture, context.CancellationToken).ConfigureAwait(capture);
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
             // Reading or keying failed unexpectedly: the cache steps aside.
-            (key, stream, bypass) = (default, false, CacheStatus.Bypasses.Error);
+            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Error).ConfigureAwait(capture);
         }
 
-        if (bypass is not null)
+        if (identity.Verdict != RequestVerdict.Cacheable)
         {
-            return await ForwardAsync(callback, context, state, bypass).ConfigureAwait(capture);
+            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.For(identity.Verdict)).ConfigureAwait(capture);
         }
 
+        var endpoint = identity.Endpoint;
         var directives = CacheDirectives.Read(request);
         var now = _timeProvider.GetUtcNow();
+        CacheEntry? cached = null;
         string forward = "request";
         if (!directives.NoCache)
         {
-            var entry = await LookupAsync(key, context).ConfigureAwait(capture);
-            if (entry is not null && entry.IsFresh(now) && directives.AcceptsAge(entry.Age(now)))
+            cached = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+            if (cached is not null)
             {
-                return await HitAsync(entry, request, context, now).ConfigureAwait(capture);
+                if (cached.IsFresh(now))
+                {
+                    if (directives.AcceptsAge(cached.Age(now)))
+                    {
+                        return await ServeAsync(cached, request, context, now, stale: null).ConfigureAwait(capture);
+                    }
+                }
+                else
+                {
+                    var staleness = now - cached.FreshUntil;
+                    if (directives.AcceptsStaleness(staleness))
+                    {
+                        return await ServeAsync(cached, request, context, now, stale: "max-stale").ConfigureAwait(capture);
+                    }
+
+                    if (staleness < _staleWhileRevalidate)
+                    {
+                        StartRevalidation(callback, state, request, identity, context);
+                        return await ServeAsync(cached, request, context, now, stale: "stale-while-revalidate").ConfigureAwait(capture);
+                    }
+                }
             }
 
-            forward = entry is null ? "miss" : "stale";
+            forward = cached is null ? "miss" : "stale";
         }
 
         if (directives.OnlyIfCached)
@@ -125,42 +142,54 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
         }
 
-        return await MissAsync(callback, context, state, request, endpoint, key, stream, forward, directives).ConfigureAwait(capture);
-    }
-
-    private async ValueTask<(ChatCacheKey Key, bool Stream, string? Bypass)> ComputeKeyAsync(HttpRequestMessage request, EndpointKind endpoint, ResilienceContext context)
-    {
-        var (ok, body) = await RequestBodyReader.ReadAsync(request.Content!, _maxRequestBodyBytes, context.ContinueOnCapturedContext, context.CancellationToken)
-            .ConfigureAwait(context.ContinueOnCapturedContext);
-        if (!ok)
+        // Single-flight: lead the upstream call for this key, or wait for the one in flight and share its answer.
+        while (true)
         {
-            return (default, false, CacheStatus.Bypasses.RequestTooLarge);
-        }
-
-        try
-        {
-            if (!_keyBuilder.TryBuild(request, body.Span, _partition, out var key, out var facts))
+            var flight = _flights.Join(identity.Key, out bool leader);
+            if (leader)
             {
-                return (default, false, CacheStatus.Bypasses.InvalidBody);
+                var outcome = await LeadAsync(callback, context, state, request, endpoint, identity, forward, directives, flight).ConfigureAwait(capture);
+                return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
             }
 
-            // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.
-            if (facts.Stream && endpoint == EndpointKind.Embeddings)
+            FlightResult result;
+            try
             {
-                return (default, false, CacheStatus.Bypasses.Streaming);
+                result = await flight.WaitAsync(context.CancellationToken).ConfigureAwait(capture);
+            }
+            catch (OperationCanceledException ex)
+            {
+                return Outcome.FromException<HttpResponseMessage>(ex); // only this follower's wait ends
             }
 
-            // A conversation or a background run depends on state the server keeps and changes: never replay it.
-            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background))
+            if (FollowerResponse(result, request, identity.Key) is { } shared)
             {
-                return (default, false, CacheStatus.Bypasses.Stateful);
+                _events.Collapsed(context, request, identity.Key.Fingerprint);
+                return Outcome.FromResult(shared);
             }
 
-            return (key, facts.Stream, null);
-        }
-        finally
-        {
-            body.Return();
+            if (result.Stream is not null)
+            {
+                // A live stream that can no longer be joined from its start (it ended, or outgrew the cap): stop joining it,
+                // and take the stored entry if it completed.
+                flight.Retire();
+                var stored = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+                var at = _timeProvider.GetUtcNow();
+                if (stored is not null && stored.IsFresh(at))
+                {
+                    return await ServeAsync(stored, request, context, at, stale: null).ConfigureAwait(capture);
+                }
+            }
+
+            // The leader ended with nothing to share: elect the next leader (the first follower to get here) - unless a leader
+            // elected before this follower woke up has already stored the answer.
+            var storedMeanwhile = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+            var current = _timeProvider.GetUtcNow();
+            if (storedMeanwhile is not null && storedMeanwhile.IsFresh(current) && directives.AcceptsAge(storedMeanwhile.Age(current))
+                && (cached is null || storedMeanwhile.StoredAt != cached.StoredAt))
+            {
+                return await ServeAsync(storedMeanwhile, request, context, current, stale: null).ConfigureAwait(capture);
+            }
         }
     }
 
@@ -176,43 +205,84 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         }
     }
 
-    private async ValueTask<Outcome<HttpResponseMessage>> HitAsync(CacheEntry entry, HttpRequestMessage request, ResilienceContext context, DateTimeOffset now)
+    /// <summary>Answers from an entry: fresh (<paramref name="stale"/> null) or stale (the reason it may be served).</summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> ServeAsync(CacheEntry entry, HttpRequestMessage request, ResilienceContext context, DateTimeOffset now, string? stale)
     {
-        if (_sliding)
+        if (_sliding && stale is null)
         {
             entry.ExtendFreshness(now + _timeToLive);
         }
 
-        var response = CachedResponseFactory.CreateHit(entry, request, now, entry.HitCacheStatus, _pacing, _timeProvider);
-        var args = new OnChatCacheHitArguments(context, request, entry.Age(now), entry.KeyFingerprint);
-        _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Hit), context, args);
-        if (_onHit is not null)
-        {
-            await _onHit(args).ConfigureAwait(context.ContinueOnCapturedContext);
-        }
-
+        string cacheStatus = stale is null ? entry.HitCacheStatus : CacheStatus.StaleHit(entry.KeyFingerprint, stale);
+        var response = CachedResponseFactory.CreateHit(entry, request, now, cacheStatus, _pacing, _timeProvider);
+        await _events.HitAsync(context, request, entry, entry.Age(now), stale is not null).ConfigureAwait(context.ContinueOnCapturedContext);
         return Outcome.FromResult(response);
     }
 
-    private async ValueTask<Outcome<HttpResponseMessage>> MissAsync<TState>(
+    /// <summary>What a follower gets from its leader: its own response over the shared entry, or its own reader of the live stream.</summary>
+    private HttpResponseMessage? FollowerResponse(FlightResult result, HttpRequestMessage request, ChatCacheKey key)
+    {
+        if (result.Entry is { } entry)
+        {
+            return CachedResponseFactory.CreateHit(entry, request, entry.StoredAt, CacheStatus.Collapsed(key.Fingerprint), _pacing, _timeProvider);
+        }
+
+        if (result.Stream?.Template is { } template && result.Stream.Fanout.TryAttach() is { } reader)
+        {
+            return template.CreateResponse(request, reader, CacheStatus.Collapsed(key.Fingerprint));
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The leader's miss: calls the rest of the pipeline and always ends the flight - with the entry to share, a live stream,
+    /// or nothing - whatever happens.
+    /// </summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> LeadAsync<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
         ResilienceContext context,
         TState state,
         HttpRequestMessage request,
         EndpointKind endpoint,
-        ChatCacheKey key,
-        bool stream,
+        RequestIdentity identity,
         string forward,
-        CacheDirectives directives)
+        CacheDirectives directives,
+        Flight flight)
+    {
+        var shared = FlightResult.Nothing;
+        bool published = false;
+        try
+        {
+            var (outcome, result, isPublished) = await MissAsync(callback, context, state, request, endpoint, identity, forward, directives, flight).ConfigureAwait(context.ContinueOnCapturedContext);
+            shared = result;
+            published = isPublished;
+            return outcome;
+        }
+        finally
+        {
+            if (!published)
+            {
+                flight.Complete(shared);
+            }
+        }
+    }
+
+    private async ValueTask<(Outcome<HttpResponseMessage> Outcome, FlightResult Shared, bool Published)> MissAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state,
+        HttpRequestMessage request,
+        EndpointKind endpoint,
+        RequestIdentity identity,
+        string forward,
+        CacheDirectives directives,
+        Flight flight)
     {
         bool capture = context.ContinueOnCapturedContext;
+        var key = identity.Key;
         string fingerprint = key.Fingerprint;
-        var missArgs = new OnChatCacheMissArguments(context, request, fingerprint);
-        _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Miss), context, missArgs);
-        if (_onMiss is not null)
-        {
-            await _onMiss(missArgs).ConfigureAwait(capture);
-        }
+        await _events.MissAsync(context, request, fingerprint).ConfigureAwait(capture);
 
         long started = _timeProvider.GetTimestamp();
         var outcome = await callback(context, state).ConfigureAwait(capture);
@@ -220,8 +290,8 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         if (outcome.Exception is not null || outcome.Result is null)
         {
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
-            return outcome;
+            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Nothing, false);
         }
 
         var response = outcome.Result;
@@ -229,20 +299,13 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         if (status != 200)
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, forwardStatus: status));
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.UnsuccessfulStatus, fingerprint).ConfigureAwait(capture);
-            return outcome;
+            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.UnsuccessfulStatus, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Nothing, false);
         }
 
-        if (directives.NoStore)
+        if (identity.Stream)
         {
-            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "no-store"));
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.NoStoreRequested, fingerprint).ConfigureAwait(capture);
-            return outcome;
-        }
-
-        if (stream)
-        {
-            return await RecordStreamAsync(outcome, context, request, endpoint, key, forward, started).ConfigureAwait(capture);
+            return await RecordStreamAsync(outcome, context, request, identity, forward, directives, started, flight).ConfigureAwait(capture);
         }
 
         ResponseBodyStatus bodyStatus;
@@ -256,25 +319,25 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             // The body could not be read (connection reset, cancellation): the caller gets that failure, as it would have
             // when reading the body itself; nothing is stored.
             response.Dispose();
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
-            return Outcome.FromException<HttpResponseMessage>(ex);
+            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            return (Outcome.FromException<HttpResponseMessage>(ex), FlightResult.Nothing, false);
         }
 
         if (bodyStatus != ResponseBodyStatus.Complete || body is null)
         {
             var reason = bodyStatus == ResponseBodyStatus.TooLarge ? ChatCacheNotStoredReason.ResponseTooLarge : ChatCacheNotStoredReason.IncompleteBody;
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: reason == ChatCacheNotStoredReason.ResponseTooLarge ? "response-too-large" : "unsupported-encoding"));
-            await NotStoredAsync(context, request, reason, fingerprint).ConfigureAwait(capture);
-            return outcome;
+            await _events.NotStoredAsync(context, request, reason, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Nothing, false);
         }
 
         var facts = ResponseInspector.Inspect(body, endpoint);
-        var notStored = facts.Verdict switch
+        ChatCacheNotStoredReason? notStored = facts.Verdict switch
         {
             InspectionVerdict.Incomplete => ChatCacheNotStoredReason.IncompleteBody,
             InspectionVerdict.ErrorPayload => ChatCacheNotStoredReason.ErrorPayload,
             InspectionVerdict.Truncated when !_storeTruncated => ChatCacheNotStoredReason.Truncated,
-            _ => (ChatCacheNotStoredReason?)null,
+            _ => directives.NoStore ? ChatCacheNotStoredReason.NoStoreRequested : null,
         };
 
         if (notStored is null && _shouldStore is not null
@@ -283,45 +346,69 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             notStored = ChatCacheNotStoredReason.Vetoed;
         }
 
-        if (notStored is null)
-        {
-            notStored = await StoreAsync(key, response, body, endpoint, facts, latency, fingerprint, context).ConfigureAwait(capture);
-        }
+        var now = _timeProvider.GetUtcNow();
+        var entry = new CacheEntry(
+            statusCode: 200,
+            contentType: ResponseHeaderPolicy.ContentType(response.Content),
+            headers: ResponseHeaderPolicy.Capture(response),
+            body: body,
+            storedAt: now,
+            freshUntil: now + _timeToLive,
+            originalLatency: latency,
+            endpoint: endpoint,
+            model: facts.Model,
+            usage: facts.Usage,
+            keyFingerprint: fingerprint);
+
+        notStored ??= await StoreAsync(key, entry, context.CancellationToken).ConfigureAwait(capture);
+
+        // A complete answer is shared with collapsed followers even when it is not stored (truncated, vetoed, no-store);
+        // an error payload or an unreadable body is not: those followers ask for themselves.
+        var shared = notStored is null or ChatCacheNotStoredReason.Truncated or ChatCacheNotStoredReason.Vetoed
+            or ChatCacheNotStoredReason.NoStoreRequested or ChatCacheNotStoredReason.EntryTooLarge or ChatCacheNotStoredReason.StoreFailed
+            ? new FlightResult(entry, null)
+            : FlightResult.Nothing;
 
         if (notStored is ChatCacheNotStoredReason reasonNotStored)
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: Detail(reasonNotStored)));
-            await NotStoredAsync(context, request, reasonNotStored, fingerprint).ConfigureAwait(capture);
-            return outcome;
+            await _events.NotStoredAsync(context, request, reasonNotStored, fingerprint).ConfigureAwait(capture);
+            return (outcome, shared, false);
         }
 
         Mark(response, CacheStatus.Forward(forward, stored: true, fingerprint));
-        var storedArgs = new OnChatCacheStoredArguments(context, request, body.Length, fingerprint);
-        _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Stored), context, storedArgs);
-        if (_onStored is not null)
-        {
-            await _onStored(storedArgs).ConfigureAwait(capture);
-        }
+        await _events.StoredAsync(context, request, body.Length, fingerprint).ConfigureAwait(capture);
+        return (outcome, shared, false);
+    }
 
-        return outcome;
+    private async ValueTask<ChatCacheNotStoredReason?> StoreAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _store.SetAsync(key, entry, cancellationToken).ConfigureAwait(false) ? null : ChatCacheNotStoredReason.EntryTooLarge;
+        }
+        catch (Exception)
+        {
+            return ChatCacheNotStoredReason.StoreFailed;
+        }
     }
 
     /// <summary>
-    /// A streamed miss: the caller gets the upstream events as they arrive through a recording tee; the recording becomes an entry
-    /// only if the stream reaches its terminal success event. Stored/not-stored events fire when the stream ends, after this
-    /// execution has returned, with a resilience context of their own.
+    /// A streamed miss: a background pump reads the upstream events and hands them, as they arrive, to this caller and to any
+    /// collapsed followers; the recording becomes an entry only if the stream reaches its terminal success event.
+    /// Stored/not-stored events fire when the stream ends, after this execution has returned.
     /// </summary>
-    private async ValueTask<Outcome<HttpResponseMessage>> RecordStreamAsync(
-        Outcome<HttpResponseMessage> outcome, ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, ChatCacheKey key, string forward, long started)
+    private async ValueTask<(Outcome<HttpResponseMessage> Outcome, FlightResult Shared, bool Published)> RecordStreamAsync(
+        Outcome<HttpResponseMessage> outcome, ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, string forward, CacheDirectives directives, long started, Flight flight)
     {
         bool capture = context.ContinueOnCapturedContext;
         var response = outcome.Result!;
-        string fingerprint = key.Fingerprint;
+        string fingerprint = identity.Key.Fingerprint;
         if (!ResponseBodyReader.IsEventStream(response.Content))
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
-            return outcome;
+            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Nothing, false);
         }
 
         Stream upstream;
@@ -332,164 +419,148 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         catch (Exception ex)
         {
             response.Dispose();
-            await NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
-            return Outcome.FromException<HttpResponseMessage>(ex);
+            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            return (Outcome.FromException<HttpResponseMessage>(ex), FlightResult.Nothing, false);
         }
 
-        var pending = new PendingStream(this, key, endpoint, request, response, started, context.OperationKey);
-        var recorder = new StreamRecorder(endpoint, _maxResponseBodyBytes, _timeProvider);
-        var recording = new RecordingStream(upstream, recorder, pending.OnCompleted, pending.OnFailed);
-        ResponseBodyReader.ReplaceContent(response, new StreamContent(recording), dropContentEncoding: false);
+        var template = new StreamResponseTemplate(response);
+        var pending = new PendingStream(this, identity, request, response, template, started, context.OperationKey, directives.NoStore);
+        var fanout = new StreamFanout(upstream, new StreamRecorder(identity.Endpoint, _maxResponseBodyBytes, _timeProvider), pending.OnCompleted, pending.OnFailed, flight.Retire);
+        var reader = fanout.TryAttach()!;
+        ResponseBodyReader.ReplaceContent(response, new StreamContent(reader), dropContentEncoding: false);
         Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint));
-        return outcome;
+        flight.Publish(new SharedStream(fanout, template));
+        fanout.Start();
+        return (outcome, default, true);
     }
 
-    private async Task CommitStreamAsync(PendingStream pending, StreamRecorder recorder)
+    private async Task CommitStreamAsync(PendingStream pending, RecordedStream recorded, bool truncated)
     {
-        var context = ResilienceContextPool.Shared.Get(pending.OperationKey, CancellationToken.None);
-        string fingerprint = pending.Key.Fingerprint;
-        try
+        await _events.ReportDetachedAsync(pending.OperationKey, async context =>
         {
-            var recorded = recorder.TakeRecording();
-            if (recorder.IsTruncated && !_storeTruncated)
-            {
-                await NotStoredAsync(context, pending.Request, ChatCacheNotStoredReason.Truncated, fingerprint).ConfigureAwait(false);
-                return;
-            }
+            string fingerprint = pending.Identity.Key.Fingerprint;
+            ChatCacheNotStoredReason? reason = truncated && !_storeTruncated ? ChatCacheNotStoredReason.Truncated
+                : pending.NoStore ? ChatCacheNotStoredReason.NoStoreRequested
+                : null;
 
-            if (_shouldStore is not null
+            if (reason is null && _shouldStore is not null
                 && !await _shouldStore(new ChatCacheShouldStoreArguments(context, pending.Request, pending.Response, recorded.Body)).ConfigureAwait(false))
             {
-                await NotStoredAsync(context, pending.Request, ChatCacheNotStoredReason.Vetoed, fingerprint).ConfigureAwait(false);
-                return;
+                reason = ChatCacheNotStoredReason.Vetoed;
             }
 
-            var now = _timeProvider.GetUtcNow();
-            var entry = new CacheEntry(
-                statusCode: 200,
-                contentType: pending.ContentType,
-                headers: pending.Headers,
-                body: recorded.Body,
-                storedAt: now,
-                freshUntil: now + _timeToLive,
-                originalLatency: _timeProvider.GetElapsedTime(pending.Started),
-                endpoint: pending.Endpoint,
-                model: recorded.Model,
-                usage: recorded.Usage,
-                keyFingerprint: fingerprint,
-                eventEnds: recorded.EventEnds,
-                eventTimesMs: recorded.EventTimesMs);
-
-            ChatCacheNotStoredReason? reason;
-            try
+            if (reason is null)
             {
-                reason = await _store.SetAsync(pending.Key, entry, CancellationToken.None).ConfigureAwait(false) ? null : ChatCacheNotStoredReason.EntryTooLarge;
-            }
-            catch (Exception)
-            {
-                reason = ChatCacheNotStoredReason.StoreFailed;
+                var now = _timeProvider.GetUtcNow();
+                var entry = new CacheEntry(
+                    statusCode: 200,
+                    contentType: pending.Template.ContentType,
+                    headers: pending.Template.Headers,
+                    body: recorded.Body,
+                    storedAt: now,
+                    freshUntil: now + _timeToLive,
+                    originalLatency: _timeProvider.GetElapsedTime(pending.Started),
+                    endpoint: pending.Identity.Endpoint,
+                    model: recorded.Model,
+                    usage: recorded.Usage,
+                    keyFingerprint: fingerprint,
+                    eventEnds: recorded.EventEnds,
+                    eventTimesMs: recorded.EventTimesMs);
+                reason = await StoreAsync(pending.Identity.Key, entry, CancellationToken.None).ConfigureAwait(false);
             }
 
             if (reason is ChatCacheNotStoredReason notStored)
             {
-                await NotStoredAsync(context, pending.Request, notStored, fingerprint).ConfigureAwait(false);
-                return;
+                await _events.NotStoredAsync(context, pending.Request, notStored, fingerprint).ConfigureAwait(false);
             }
-
-            var storedArgs = new OnChatCacheStoredArguments(context, pending.Request, recorded.Body.Length, fingerprint);
-            _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Stored), context, storedArgs);
-            if (_onStored is not null)
+            else
             {
-                await _onStored(storedArgs).ConfigureAwait(false);
+                await _events.StoredAsync(context, pending.Request, recorded.Body.Length, fingerprint).ConfigureAwait(false);
             }
-        }
-        catch (Exception)
-        {
-            // A callback or predicate failed after the caller already has its stream: nothing more to do than not store.
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
+        }).ConfigureAwait(false);
     }
 
-    private async Task StreamNotStoredAsync(PendingStream pending, ChatCacheNotStoredReason reason)
+    /// <summary>Stale-if-error: a failed final outcome is answered with an expired entry still inside the window.</summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> StaleIfErrorAsync(
+        Outcome<HttpResponseMessage> outcome, CacheEntry? cached, HttpRequestMessage request, ResilienceContext context, CacheDirectives directives)
     {
-        var context = ResilienceContextPool.Shared.Get(pending.OperationKey, CancellationToken.None);
+        if (cached is null || !IsFailure(outcome, context))
+        {
+            return outcome;
+        }
+
+        var now = _timeProvider.GetUtcNow();
+        var window = Min(directives.StaleIfError ?? _staleIfError, _staleRetention);
+        if (cached.IsFresh(now) || now - cached.FreshUntil > window)
+        {
+            return outcome;
+        }
+
+        outcome.Result?.Dispose();
+        return await ServeAsync(cached, request, context, now, stale: "stale-if-error").ConfigureAwait(context.ContinueOnCapturedContext);
+    }
+
+    /// <summary>A failure the provider caused (not the caller's own cancellation): 5xx, 429, 408, or an exception.</summary>
+    private static bool IsFailure(Outcome<HttpResponseMessage> outcome, ResilienceContext context)
+    {
+        if (outcome.Exception is not null)
+        {
+            return !(outcome.Exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested);
+        }
+
+        var status = outcome.Result?.StatusCode;
+        return status is >= HttpStatusCode.InternalServerError or HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout;
+    }
+
+    /// <summary>
+    /// Stale-while-revalidate: refreshes the entry in the background through the same pipeline (the rest of it after this
+    /// strategy), once per key, with a copy of the request and a resilience context of its own.
+    /// </summary>
+    private void StartRevalidation<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, TState state, HttpRequestMessage request, RequestIdentity identity, ResilienceContext context)
+    {
+        var flight = _flights.TryLead(identity.Key);
+        if (flight is null)
+        {
+            return; // already being refreshed (or fetched)
+        }
+
+        HttpRequestMessage copy;
         try
         {
-            await NotStoredAsync(context, pending.Request, reason, pending.Key.Fingerprint).ConfigureAwait(false);
+            copy = RequestCopy.Create(request);
         }
         catch (Exception)
         {
-            // The caller is already reading (or has abandoned) its stream; a failing callback must not surface there.
+            flight.Complete(FlightResult.Nothing);
+            return;
         }
-        finally
+
+        string? operationKey = context.OperationKey;
+        _ = Task.Run(async () =>
         {
-            ResilienceContextPool.Shared.Return(context);
-        }
-    }
-
-    /// <summary>What a streamed miss needs to become an entry when its stream completes.</summary>
-    private sealed class PendingStream(
-        ChatCacheResilienceStrategy owner, ChatCacheKey key, EndpointKind endpoint, HttpRequestMessage request, HttpResponseMessage response, long started, string? operationKey)
-    {
-        public ChatCacheKey Key { get; } = key;
-
-        public EndpointKind Endpoint { get; } = endpoint;
-
-        public HttpRequestMessage Request { get; } = request;
-
-        public HttpResponseMessage Response { get; } = response;
-
-        public long Started { get; } = started;
-
-        public string? OperationKey { get; } = operationKey;
-
-        public string? ContentType { get; } = ResponseHeaderPolicy.ContentType(response.Content);
-
-        public KeyValuePair<string, string>[] Headers { get; } = ResponseHeaderPolicy.Capture(response);
-
-        public void OnCompleted(StreamRecorder recorder) => _ = owner.CommitStreamAsync(this, recorder);
-
-        public void OnFailed(StreamRecorder recorder) => _ = owner.StreamNotStoredAsync(this, recorder.FailureReason);
-    }
-
-    private async ValueTask<ChatCacheNotStoredReason?> StoreAsync(
-        ChatCacheKey key, HttpResponseMessage response, byte[] body, EndpointKind endpoint, ResponseFacts facts, TimeSpan latency, string fingerprint, ResilienceContext context)
-    {
-        try
-        {
-            var now = _timeProvider.GetUtcNow();
-            var entry = new CacheEntry(
-                statusCode: 200,
-                contentType: ResponseHeaderPolicy.ContentType(response.Content),
-                headers: ResponseHeaderPolicy.Capture(response),
-                body: body,
-                storedAt: now,
-                freshUntil: now + _timeToLive,
-                originalLatency: latency,
-                endpoint: endpoint,
-                model: facts.Model,
-                usage: facts.Usage,
-                keyFingerprint: fingerprint);
-            bool stored = await _store.SetAsync(key, entry, context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
-            return stored ? null : ChatCacheNotStoredReason.EntryTooLarge;
-        }
-        catch (Exception)
-        {
-            return ChatCacheNotStoredReason.StoreFailed;
-        }
-    }
-
-    private async ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, ChatCacheNotStoredReason reason, string fingerprint)
-    {
-        var args = new OnChatCacheNotStoredArguments(context, request, reason, fingerprint);
-        _telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Information, ChatCacheEvents.NotStored), context, args);
-        if (_onNotStored is not null)
-        {
-            await _onNotStored(args).ConfigureAwait(context.ContinueOnCapturedContext);
-        }
+            var refreshContext = ResilienceContextPool.Shared.Get(operationKey, CancellationToken.None);
+            refreshContext.SetRequestMessage(copy);
+            try
+            {
+                var outcome = await LeadAsync(callback, refreshContext, state, copy, identity.Endpoint, identity, "stale", default, flight).ConfigureAwait(false);
+                if (outcome.Result is { } response)
+                {
+                    // A streamed refresh is stored when its stream completes: read it through.
+                    await response.Content.CopyToAsync(Stream.Null).ConfigureAwait(false);
+                    response.Dispose();
+                }
+            }
+            catch (Exception)
+            {
+                // A failed refresh leaves the stale entry in place for the next request to try again.
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(refreshContext);
+                copy.Dispose();
+            }
+        });
     }
 
     private static async ValueTask<Outcome<HttpResponseMessage>> ForwardAsync<TState>(
@@ -510,6 +581,8 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     private static void Mark(HttpResponseMessage response, string cacheStatus) =>
         response.Headers.TryAddWithoutValidation(CacheStatus.HeaderName, cacheStatus);
 
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
     private static string Detail(ChatCacheNotStoredReason reason) => reason switch
     {
         ChatCacheNotStoredReason.IncompleteBody => "incomplete-body",
@@ -523,4 +596,35 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         ChatCacheNotStoredReason.UnsuccessfulStatus => "status",
         _ => "exception",
     };
+
+    /// <summary>What a streamed miss needs to become an entry when its stream completes.</summary>
+    private sealed class PendingStream(
+        ChatCacheResilienceStrategy owner,
+        RequestIdentity identity,
+        HttpRequestMessage request,
+        HttpResponseMessage response,
+        StreamResponseTemplate template,
+        long started,
+        string? operationKey,
+        bool noStore)
+    {
+        public RequestIdentity Identity { get; } = identity;
+
+        public HttpRequestMessage Request { get; } = request;
+
+        public HttpResponseMessage Response { get; } = response;
+
+        public StreamResponseTemplate Template { get; } = template;
+
+        public long Started { get; } = started;
+
+        public string? OperationKey { get; } = operationKey;
+
+        public bool NoStore { get; } = noStore;
+
+        public void OnCompleted(StreamRecorder recorder) => _ = owner.CommitStreamAsync(this, recorder.TakeRecording(), recorder.IsTruncated);
+
+        public void OnFailed(StreamRecorder recorder) =>
+            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, recorder.FailureReason, Identity.Key.Fingerprint));
+    }
 }

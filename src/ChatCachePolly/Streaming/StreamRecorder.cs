@@ -53,6 +53,9 @@ internal sealed class StreamRecorder : IDisposable
 
     public RecordingState State { get; private set; }
 
+    /// <summary>Gets, once completed, how many stream bytes lead up to and include the terminal event.</summary>
+    public int CompletedLength => State == RecordingState.Completed ? _eventStart : -1;
+
     /// <summary>Gets why the recording failed, when it did.</summary>
     public ChatCacheNotStoredReason FailureReason { get; private set; }
 
@@ -90,10 +93,13 @@ internal sealed class StreamRecorder : IDisposable
         return State;
     }
 
-    /// <summary>Marks the recording as not storable (end of stream before the terminal event, read error, early dispose).</summary>
+    /// <summary>
+    /// Marks the recording as not storable (end of stream before the terminal event, read error, every reader gone before
+    /// consuming the terminal event). A completed recording nobody read to its end fails too.
+    /// </summary>
     public RecordingState Fail(ChatCacheNotStoredReason reason)
     {
-        if (State == RecordingState.Recording)
+        if (State != RecordingState.Failed)
         {
             State = RecordingState.Failed;
             FailureReason = reason;

@@ -63,7 +63,7 @@ public sealed class NamedClientTests
         _time.Advance(TimeSpan.FromMinutes(29));
         Assert.Contains("hit", await SendAsync(provider, "openai"));
         _time.Advance(TimeSpan.FromMinutes(2)); // past the configured 30 minutes, well inside the 1 hour default
-        Assert.Contains("fwd=miss", await SendAsync(provider, "openai"));
+        Assert.Contains("fwd=stale", await SendAsync(provider, "openai"));
         Assert.Equal(2, _calls);
     }
 
@@ -136,7 +136,7 @@ public sealed class NamedClientTests
         const string other = """{"model":"m","messages":[{"role":"user","content":"stored after the reload"}]}""";
         Assert.Contains("stored", (await client.SendAsync(CacheHarness.ChatRequest(other))).CacheStatus());
         _time.Advance(TimeSpan.FromMinutes(11));
-        Assert.Contains("fwd=miss", (await client.SendAsync(CacheHarness.ChatRequest(other))).CacheStatus());
+        Assert.Contains("fwd=stale", (await client.SendAsync(CacheHarness.ChatRequest(other))).CacheStatus());
         Assert.Contains("hit", await SendAsync(provider, "openai")); // stored under the 1 hour TTL
 
         configuration["ChatCache:Enabled"] = "false";

@@ -62,7 +62,7 @@ public sealed class CapacityAndExpirationTests
         using var expired = await harness.PostChatAsync();
 
         Assert.Contains("hit", fresh.CacheStatus());
-        Assert.Contains("fwd=miss; stored", expired.CacheStatus());
+        Assert.Contains("fwd=stale; stored", expired.CacheStatus()); // expired entries are kept for the stale window, never served as fresh
         Assert.Equal(2, harness.UpstreamCalls);
     }
 
@@ -77,7 +77,7 @@ public sealed class CapacityAndExpirationTests
         harness.Time.Advance(TimeSpan.FromMinutes(2));
         using var afterTtl = await harness.PostChatAsync();
 
-        Assert.Contains("fwd=miss", afterTtl.CacheStatus());
+        Assert.Contains("fwd=stale", afterTtl.CacheStatus());
     }
 
     [Fact]
@@ -95,7 +95,7 @@ public sealed class CapacityAndExpirationTests
 
         harness.Time.Advance(TimeSpan.FromMinutes(10));
         using var expired = await harness.PostChatAsync();
-        Assert.Contains("fwd=miss", expired.CacheStatus());
+        Assert.Contains("fwd=stale", expired.CacheStatus());
         Assert.Equal(2, harness.UpstreamCalls);
     }
 }

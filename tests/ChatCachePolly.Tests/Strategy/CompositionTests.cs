@@ -109,3 +109,50 @@ public sealed class CompositionTests
         }
     }
 }
+
+public sealed class ReentryTests
+{
+    [Theory]
+    [InlineData("string")]
+    [InlineData("stream")]
+    public async Task The_same_request_message_keyed_twice_gets_the_same_key_as_an_outer_retry_would(string contentKind)
+    {
+        using var harness = CacheHarness.Create();
+        string body = Fixtures.Request("chat.request.json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, CacheHarness.ChatUrl)
+        {
+            Content = contentKind == "string"
+                ? new StringContent(body, System.Text.Encoding.UTF8, "application/json")
+                : new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
+        };
+
+        int upstreamCalls = 0;
+        async Task<HttpResponseMessage> RunAsync()
+        {
+            var context = Polly.ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+            context.SetRequestMessage(request);
+            try
+            {
+                return await harness.Pipeline.ExecuteAsync(
+                    _ =>
+                    {
+                        upstreamCalls++;
+                        return ValueTask.FromResult(CacheHarness.Json(Fixtures.Response("chat.json")));
+                    },
+                    context);
+            }
+            finally
+            {
+                Polly.ResilienceContextPool.Shared.Return(context);
+            }
+        }
+
+        using var first = await RunAsync();
+        using var second = await RunAsync();
+
+        Assert.Equal("stored", first.CacheStatus().Split("; ")[2]);
+        Assert.StartsWith("ChatCachePolly; hit", second.CacheStatus());
+        Assert.Equal(1, upstreamCalls);
+        Assert.Equal(body, await request.Content.ReadAsStringAsync()); // still readable by whoever sends it next
+    }
+}

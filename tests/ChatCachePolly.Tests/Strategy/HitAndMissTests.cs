@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
 using ChatCachePolly.Tests.Support;
+using Polly;
+using RichardSzalay.MockHttp;
 
 namespace ChatCachePolly.Tests.Strategy;
 
@@ -155,5 +157,28 @@ public sealed class HitAndMissTests
         Assert.Equal(json, await hit.Content.ReadAsStringAsync());
         Assert.Empty(hit.Content.Headers.ContentEncoding);
         Assert.Equal(1, harness.UpstreamCalls);
+    }
+}
+
+public sealed class PublicBuilderTests
+{
+    [Fact]
+    public async Task AddChatCache_without_di_caches_through_a_resilience_handler()
+    {
+        int calls = 0;
+        using var upstream = new MockHttpMessageHandler();
+        upstream.Fallback.Respond((Func<HttpRequestMessage, HttpResponseMessage>)(_ =>
+        {
+            Interlocked.Increment(ref calls);
+            return CacheHarness.Json(Fixtures.Response("chat.json"));
+        }));
+        var pipeline = new Polly.ResiliencePipelineBuilder<HttpResponseMessage>().AddChatCache().Build();
+        using var client = new HttpClient(new Microsoft.Extensions.Http.Resilience.ResilienceHandler(pipeline) { InnerHandler = upstream });
+
+        (await client.SendAsync(CacheHarness.ChatRequest())).Dispose();
+        using var hit = await client.SendAsync(CacheHarness.ChatRequest());
+
+        Assert.Equal(1, calls);
+        Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus());
     }
 }

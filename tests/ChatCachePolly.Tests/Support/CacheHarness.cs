@@ -1,5 +1,8 @@
 using System.Net;
 using System.Text;
+using ChatCachePolly.Coalescing;
+using ChatCachePolly.Storage;
+using ChatCachePolly.Strategy;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
@@ -17,7 +20,7 @@ internal sealed class CacheHarness : IDisposable
     private readonly HttpMessageInvoker _mockInvoker;
     private int _upstreamCalls;
 
-    private CacheHarness(ChatCacheStrategyOptions options, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner, FakeTimeProvider? time)
+    private CacheHarness(ChatCacheStrategyOptions options, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner, FakeTimeProvider? time, IChatCacheStore? store = null)
     {
         Time = time ?? new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         // MockHttp serves the responses; a probe in front of it counts calls, records bodies and lets a test throw (MockHttp 7.1
@@ -35,13 +38,20 @@ internal sealed class CacheHarness : IDisposable
 
             return await (AsyncResponder?.Invoke(request, cancellationToken) ?? _mockInvoker.SendAsync(request, cancellationToken));
         });
-        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = Time }.AddChatCache(options);
+        // Built as AddChatCache(options) builds it, but with the store and flights in reach of the tests.
+        Store = store ?? new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, Time, options.StaleRetention);
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = Time }
+            .AddStrategy(context => new ChatCacheResilienceStrategy(options, Store, Flights, options.Partition ?? string.Empty, Time, context.Telemetry), options);
         addInner?.Invoke(builder);
         Pipeline = builder.Build();
         Client = new HttpClient(new ResilienceHandler(Pipeline) { InnerHandler = probe });
     }
 
     public MockHttpMessageHandler Upstream { get; } = new();
+
+    public IChatCacheStore Store { get; }
+
+    public FlightTable Flights { get; } = new();
 
     public FakeTimeProvider Time { get; }
 
@@ -59,8 +69,23 @@ internal sealed class CacheHarness : IDisposable
     /// <summary>Gets or sets an asynchronous, cancellation-aware upstream that may throw (default: null, MockHttp with <see cref="Responder"/>).</summary>
     public Func<HttpRequestMessage, CancellationToken, Task<HttpResponseMessage>>? AsyncResponder { get; set; }
 
-    public static CacheHarness Create(ChatCacheStrategyOptions? options = null, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner = null, FakeTimeProvider? time = null) =>
-        new(options ?? new ChatCacheStrategyOptions(), addInner, time);
+    public static CacheHarness Create(ChatCacheStrategyOptions? options = null, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner = null, FakeTimeProvider? time = null, IChatCacheStore? store = null) =>
+        new(options ?? new ChatCacheStrategyOptions(), addInner, time, store);
+
+    /// <summary>Waits (by condition, not by time) until <paramref name="followers"/> callers wait on the flight in progress.</summary>
+    public async Task WaitForFollowersAsync(int followers)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Flights.InProgress.Sum(f => f.Waiters) < followers)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Only {Flights.InProgress.Sum(f => f.Waiters)} of {followers} followers joined.");
+            }
+
+            await Task.Delay(1);
+        }
+    }
 
     public static HttpResponseMessage Json(string body, HttpStatusCode status = HttpStatusCode.OK)
     {

@@ -1,0 +1,39 @@
+using ChatCachePolly.Keys;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace ChatCachePolly.DependencyInjection;
+
+/// <summary>The invalidation service of one named client: the same keys as its strategy, on the same stores.</summary>
+internal sealed class ChatCacheInvalidator(IServiceProvider services, string clientName) : IChatCacheInvalidator
+{
+    private readonly ChatCacheStoreRegistry _registry = ChatCacheStoreRegistry.For(services);
+
+    public async ValueTask<bool> RemoveAsync(HttpRequestMessage request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var options = Options;
+        var partition = options.Partition ?? clientName;
+        var identity = await RequestIdentifier.Create(options, partition).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken).ConfigureAwait(false);
+        return identity.Verdict == RequestVerdict.Cacheable
+            && await _registry.GetMemoryStore(partition, options, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask ClearAsync(CancellationToken cancellationToken = default)
+    {
+        var options = Options;
+        return _registry.GetMemoryStore(options.Partition ?? clientName, options, TimeProvider).ClearAsync(cancellationToken);
+    }
+
+    public async ValueTask ClearAllAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var store in _registry.MemoryStores)
+        {
+            await store.Value.ClearAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private ChatCacheStrategyOptions Options => services.GetRequiredService<IOptionsMonitor<ChatCacheStrategyOptions>>().Get(clientName);
+
+    private TimeProvider TimeProvider => services.GetService<TimeProvider>() ?? TimeProvider.System;
+}

@@ -1,0 +1,28 @@
+namespace ChatCachePolly;
+
+/// <summary>
+/// Removes cached answers on purpose: the entry a given request would hit ("the model answered wrong, drop it"), every entry
+/// of one named client's partition, or every entry. Works on every store.
+/// </summary>
+/// <remarks>
+/// Registered by <c>services.AddChatCacheOptions(name)</c>; resolve it keyed by the HttpClient name, for example
+/// <c>provider.GetRequiredKeyedService&lt;IChatCacheInvalidator&gt;("openai")</c> or <c>[FromKeyedServices("openai")]</c>.
+/// </remarks>
+public interface IChatCacheInvalidator
+{
+    /// <summary>Removes the entry that <paramref name="request"/> would be answered with, computing its key exactly as the cache does.</summary>
+    /// <param name="request">A request as it would be sent through the named client (same URL, credentials and body).</param>
+    /// <param name="cancellationToken">The cancellation token.</param>
+    /// <returns><see langword="true"/> when an entry was removed; <see langword="false"/> when there was none or the request is not cacheable.</returns>
+    ValueTask<bool> RemoveAsync(HttpRequestMessage request, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes every entry of this client's partition.</summary>
+    /// <param name="cancellationToken">The cancellation token.</param>
+    /// <returns>A task that completes when the partition is empty.</returns>
+    ValueTask ClearAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Removes every entry of every partition of this application.</summary>
+    /// <param name="cancellationToken">The cancellation token.</param>
+    /// <returns>A task that completes when every partition is empty.</returns>
+    ValueTask ClearAllAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,82 @@
+using ChatCachePolly.Http;
+
+namespace ChatCachePolly.Keys;
+
+/// <summary>Why a request is not cached.</summary>
+internal enum RequestVerdict
+{
+    /// <summary>Cacheable: it has a key.</summary>
+    Cacheable,
+
+    /// <summary>Not a POST with a JSON body to a cacheable path.</summary>
+    NotCacheable,
+
+    /// <summary>The body is larger than the request cap.</summary>
+    TooLarge,
+
+    /// <summary>Invalid JSON, invalid UTF-8, duplicate member names, too deep.</summary>
+    InvalidBody,
+
+    /// <summary>A streamed request to an endpoint that has no streamed form.</summary>
+    UnsupportedStream,
+
+    /// <summary>Its result depends on server state (<c>conversation</c>, <c>"background": true</c> on /responses).</summary>
+    Stateful,
+}
+
+/// <summary>The identity of a request as the cache sees it.</summary>
+internal readonly record struct RequestIdentity(RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream);
+
+/// <summary>
+/// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
+/// the canonical form. Shared by the strategy and by invalidation, so both always compute the same key.
+/// </summary>
+internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes)
+{
+    public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
+        new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
+        new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields)),
+        partition,
+        options.MaxRequestBodyBytes);
+
+    public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
+    {
+        if (!classifier.TryClassify(request, out var endpoint))
+        {
+            return new(RequestVerdict.NotCacheable, default, default, false);
+        }
+
+        var (ok, body) = await RequestBodyReader.ReadAsync(request.Content!, maxRequestBodyBytes, continueOnCapturedContext, cancellationToken)
+            .ConfigureAwait(continueOnCapturedContext);
+        if (!ok)
+        {
+            return new(RequestVerdict.TooLarge, default, endpoint, false);
+        }
+
+        try
+        {
+            if (!keyBuilder.TryBuild(request, body.Span, partition, out var key, out var facts))
+            {
+                return new(RequestVerdict.InvalidBody, default, endpoint, false);
+            }
+
+            // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.
+            if (facts.Stream && endpoint == EndpointKind.Embeddings)
+            {
+                return new(RequestVerdict.UnsupportedStream, default, endpoint, true);
+            }
+
+            // A conversation or a background run depends on state the server keeps and changes: never replay it.
+            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background))
+            {
+                return new(RequestVerdict.Stateful, default, endpoint, facts.Stream);
+            }
+
+            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream);
+        }
+        finally
+        {
+            body.Return();
+        }
+    }
+}
