@@ -23,6 +23,7 @@ public static class ChatCacheServiceCollectionExtensions
 
         services.TryAddSingleton<ChatCacheStoreRegistry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStrategyOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStoreOptionsValidator>());
         services.AddSingleton(new ChatCacheClientName(clientName));
         return services.AddOptions<ChatCacheStrategyOptions>(clientName).ValidateOnStart();
     }
