@@ -131,7 +131,7 @@ internal static class CacheEntrySerializer
                     previous = 0;
                     foreach (int time in times)
                     {
-                        size += VarIntSize(ZigZag(time - previous));
+                        size += VarIntSize(ZigZag((long)time - previous));
                         previous = time;
                     }
                 }
@@ -179,7 +179,7 @@ internal static class CacheEntrySerializer
                     previous = 0;
                     foreach (int time in times)
                     {
-                        WriteVarInt(span, ref pos, ZigZag(time - previous));
+                        WriteVarInt(span, ref pos, ZigZag((long)time - previous));
                         previous = time;
                     }
                 }
@@ -301,7 +301,7 @@ internal static class CacheEntrySerializer
                     long time = 0;
                     for (int i = 0; i < timeCount; i++)
                     {
-                        if (!TryReadVarInt(content, ref pos, out uint zigzag))
+                        if (!TryReadVarLong(content, ref pos, out ulong zigzag))
                         {
                             return CacheEntryReadResult.Corrupt;
                         }
@@ -400,11 +400,11 @@ internal static class CacheEntrySerializer
     private static bool ChecksumMatches(ReadOnlySpan<byte> payload) =>
         XxHash64.HashToUInt64(payload[..^ChecksumSize]) == BinaryPrimitives.ReadUInt64LittleEndian(payload[^ChecksumSize..]);
 
-    private static uint ZigZag(int value) => (uint)((value << 1) ^ (value >> 31));
+    private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
 
-    private static long UnZigZag(uint value) => (long)(value >> 1) ^ -(long)(value & 1);
+    private static long UnZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
 
-    private static int VarIntSize(uint value)
+    private static int VarIntSize(ulong value)
     {
         int size = 1;
         while (value >= 0x80)
@@ -416,7 +416,7 @@ internal static class CacheEntrySerializer
         return size;
     }
 
-    private static void WriteVarInt(Span<byte> span, ref int pos, uint value)
+    private static void WriteVarInt(Span<byte> span, ref int pos, ulong value)
     {
         while (value >= 0x80)
         {
@@ -444,6 +444,32 @@ internal static class CacheEntrySerializer
             }
 
             value |= (uint)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool TryReadVarLong(ReadOnlySpan<byte> span, ref int pos, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 70; shift += 7)
+        {
+            if (pos >= span.Length)
+            {
+                return false;
+            }
+
+            byte b = span[pos++];
+            if (shift == 63 && b > 0x01)
+            {
+                return false; // more than 64 bits
+            }
+
+            value |= (ulong)(b & 0x7F) << shift;
             if (b < 0x80)
             {
                 return true;
