@@ -136,6 +136,6 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         var distributed = new DistributedChatCacheStore(distributedCache, options.Partition ?? string.Empty, ChatCacheStoreRegistry.DistributedSettings(options), timeProvider);
         return options.Store == ChatCacheStoreKind.Distributed
             ? distributed
-            : new TieredChatCacheStore(new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider), distributed);
+            : new TieredChatCacheStore(new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider), distributed, timeProvider);
     }
 }

@@ -138,7 +138,7 @@ public sealed class RedisStoreTests
         Assert.True(app.Store.BreakerOpenedCount >= 1);
         Assert.True(app.Store.Failures >= 1);
         Assert.True(app.Store.SkippedCalls >= 1);
-        Assert.True(app.Store.Calls - callsAtOpen <= 2, $"{app.Store.Calls - callsAtOpen} calls to a store behind an open circuit"); // at most a probe
+        Assert.True(app.Store.Calls - callsAtOpen <= 3, $"{app.Store.Calls - callsAtOpen} calls to a store behind an open circuit"); // a probe or two, not 2 per request
         Assert.Equal(13, _upstream.Calls);
 
         await redis.RestartAsync();

@@ -65,7 +65,7 @@ internal sealed class ChatCacheStoreRegistry
         }
 
         var memory = GetMemoryStore(partition, options, timeProvider);
-        return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Distributed), (Memory: memory, Distributed: (IChatCacheStore)distributed));
+        return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Distributed, state.TimeProvider), (Memory: memory, Distributed: (IChatCacheStore)distributed, TimeProvider: timeProvider));
     }
 
     /// <summary>The logger category of the distributed store.</summary>

@@ -9,31 +9,33 @@ namespace ChatCachePolly.Storage;
 /// <remarks>
 /// The memory tier is per instance: a Clear or Remove here reaches this instance's memory and the shared store, not the memory
 /// tier of other instances (their copies live until they expire or are evicted). With sliding expiration a hit served from
-/// memory extends the memory copy only; the shared copy is extended when it is read from the shared store.
+/// memory extends the memory copy only; the shared copy is extended when it is read from the shared store. A memory copy that
+/// is no longer fresh (kept for the stale window) is only returned when the shared store has nothing fresher.
 /// </remarks>
-internal sealed class TieredChatCacheStore(MemoryChatCacheStore memory, IChatCacheStore distributed) : IChatCacheStore
+internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheStore distributed, TimeProvider timeProvider) : IChatCacheStore
 {
-    /// <summary>Gets the memory tier.</summary>
-    public MemoryChatCacheStore Memory { get; } = memory;
+    /// <summary>Gets the memory tier (a <see cref="MemoryChatCacheStore"/> outside tests).</summary>
+    public IChatCacheStore Memory { get; } = memory;
 
     /// <summary>Gets the shared tier.</summary>
     public IChatCacheStore Distributed { get; } = distributed;
 
     public async ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
-        var entry = await Memory.GetAsync(key, cancellationToken).ConfigureAwait(false);
-        if (entry is not null)
+        var local = await Memory.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (local is not null && local.IsFresh(timeProvider.GetUtcNow()))
         {
-            return entry;
+            return local;
         }
 
-        entry = await Distributed.GetAsync(key, cancellationToken).ConfigureAwait(false);
-        if (entry is not null)
+        var shared = await Distributed.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        if (shared is null || (local is not null && shared.FreshUntil <= local.FreshUntil))
         {
-            await Memory.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
+            return local; // nothing newer in the shared store: the stale local copy (or nothing)
         }
 
-        return entry;
+        await Memory.SetAsync(key, shared, cancellationToken).ConfigureAwait(false);
+        return shared;
     }
 
     /// <returns><see langword="true"/> when at least one tier stored the entry.</returns>
