@@ -3,7 +3,9 @@ using ChatCachePolly;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.DependencyInjection;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Distributed;
 using ChatCachePolly.Strategy;
+using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
@@ -41,7 +43,36 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         return builder.AddStrategy(
             context => new ChatCacheResilienceStrategy(
                 options,
-                new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider, options.StaleRetention),
+                CreateStandaloneStore(options, distributedCache: null, timeProvider),
+                new FlightTable(),
+                options.Partition ?? string.Empty,
+                timeProvider,
+                context.Telemetry),
+            options);
+    }
+
+    /// <summary>
+    /// Adds the chat cache with <paramref name="options"/>, keeping entries as <see cref="ChatCacheStrategyOptions.Store"/>
+    /// says: in memory, in <paramref name="distributedCache"/>, or in memory in front of <paramref name="distributedCache"/>.
+    /// </summary>
+    /// <param name="builder">The pipeline builder.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="distributedCache">The distributed cache used by the distributed store kinds (for example a Redis cache).</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="System.ComponentModel.DataAnnotations.ValidationException">The options are invalid.</exception>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TrimJustification)]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ChatCacheStrategyOptions))]
+    public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ChatCacheStrategyOptions options, IDistributedCache distributedCache)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(distributedCache);
+
+        var timeProvider = builder.TimeProvider ?? TimeProvider.System;
+        return builder.AddStrategy(
+            context => new ChatCacheResilienceStrategy(
+                options,
+                CreateStandaloneStore(options, distributedCache, timeProvider),
                 new FlightTable(),
                 options.Partition ?? string.Empty,
                 timeProvider,
@@ -86,10 +117,30 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         var partition = options.Partition ?? optionsName;
         var timeProvider = builder.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
         var registry = ChatCacheStoreRegistry.For(services);
-        var store = registry.GetMemoryStore(partition, options, timeProvider);
+        var store = registry.GetStore(partition, options, services, timeProvider);
         var flights = registry.GetFlights(partition);
         return builder.AddStrategy(
             strategyContext => new ChatCacheResilienceStrategy(options, store, flights, partition, timeProvider, strategyContext.Telemetry),
             options);
+    }
+
+    /// <summary>The store of a pipeline built without dependency injection: its own, created when the pipeline is built.</summary>
+    private static IChatCacheStore CreateStandaloneStore(ChatCacheStrategyOptions options, IDistributedCache? distributedCache, TimeProvider timeProvider)
+    {
+        if (options.Store == ChatCacheStoreKind.Memory)
+        {
+            return new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider, options.StaleRetention);
+        }
+
+        if (distributedCache is null)
+        {
+            throw new InvalidOperationException(
+                "ChatCacheStrategyOptions.Store selects a distributed store, but no IDistributedCache was given. Use AddChatCache(options, distributedCache), or AddChatCache(context) with an IDistributedCache registered, or set Store to Memory.");
+        }
+
+        var distributed = new DistributedChatCacheStore(distributedCache, options.Partition ?? string.Empty, ChatCacheStoreRegistry.DistributedSettings(options), timeProvider);
+        return options.Store == ChatCacheStoreKind.Distributed
+            ? distributed
+            : new TieredChatCacheStore(new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider, options.StaleRetention), distributed, timeProvider);
     }
 }

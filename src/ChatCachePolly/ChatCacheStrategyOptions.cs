@@ -115,6 +115,32 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     [StringLength(256)]
     public string? Partition { get; set; }
 
+    /// <summary>Gets or sets where entries are kept: in process, in the registered distributed cache, or both.</summary>
+    /// <value>
+    /// Defaults to <see cref="ChatCacheStoreKind.Memory"/>. The distributed kinds need an
+    /// <c>Microsoft.Extensions.Caching.Distributed.IDistributedCache</c>: registered in the service provider (see
+    /// <see cref="DistributedCacheServiceKey"/>) for <c>AddChatCache(context)</c>, or passed to
+    /// <c>AddChatCache(options, distributedCache)</c>. Building the pipeline without one fails with a clear message.
+    /// </value>
+    public ChatCacheStoreKind Store { get; set; } = ChatCacheStoreKind.Memory;
+
+    /// <summary>
+    /// Gets or sets the bound of each call to the distributed store. A call that takes longer is abandoned and the request goes
+    /// on as a miss (or unstored); repeated failures open a circuit that skips the store until a later probe succeeds.
+    /// </summary>
+    /// <value>Defaults to 250 milliseconds. Between 10 milliseconds and one minute.</value>
+#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+#pragma warning restore IL2026
+    public TimeSpan DistributedStoreTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Gets or sets the service key of a keyed <c>IDistributedCache</c> registration to use as the distributed store.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/>: the unkeyed <c>IDistributedCache</c> registration.</value>
+    [StringLength(256)]
+    public string? DistributedCacheServiceKey { get; set; }
+
     /// <summary>
     /// Gets or sets the request path suffixes that are cached (POST with a JSON body only), for example <c>/chat/completions</c>.
     /// </summary>

@@ -16,20 +16,20 @@ internal sealed class ChatCacheInvalidator(IServiceProvider services, string cli
         var partition = options.Partition ?? clientName;
         var identity = await RequestIdentifier.Create(options, partition).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken).ConfigureAwait(false);
         return identity.Verdict == RequestVerdict.Cacheable
-            && await _registry.GetMemoryStore(partition, options, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
+            && await _registry.GetStore(partition, options, services, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask ClearAsync(CancellationToken cancellationToken = default)
     {
         var options = Options;
-        return _registry.GetMemoryStore(options.Partition ?? clientName, options, TimeProvider).ClearAsync(cancellationToken);
+        return _registry.GetStore(options.Partition ?? clientName, options, services, TimeProvider).ClearAsync(cancellationToken);
     }
 
     public async ValueTask ClearAllAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var store in _registry.MemoryStores)
+        foreach (var store in _registry.AllStores)
         {
-            await store.Value.ClearAsync(cancellationToken).ConfigureAwait(false);
+            await store.ClearAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -24,6 +24,7 @@ public static class ChatCacheServiceCollectionExtensions
 
         services.TryAddSingleton<ChatCacheStoreRegistry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStrategyOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChatCacheStrategyOptions>, ChatCacheStoreOptionsValidator>());
         services.AddSingleton(new ChatCacheClientName(clientName));
         services.TryAddKeyedSingleton<IChatCacheInvalidator>(clientName, (provider, _) => new ChatCacheInvalidator(provider, clientName));
         return services.AddOptions<ChatCacheStrategyOptions>(clientName).ValidateOnStart();

@@ -2,7 +2,10 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Distributed;
+using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace ChatCachePolly.DependencyInjection;
 
@@ -18,6 +21,8 @@ internal sealed class ChatCacheStoreRegistry
 
     private readonly ConcurrentDictionary<string, MemoryChatCacheStore> _memoryStores = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, FlightTable> _flights = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), DistributedChatCacheStore> _distributedStores = new();
+    private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), TieredChatCacheStore> _tieredStores = new();
 
     public static ChatCacheStoreRegistry For(IServiceProvider serviceProvider) =>
         serviceProvider.GetService<ChatCacheStoreRegistry>() ?? Fallback.GetValue(serviceProvider, static _ => new ChatCacheStoreRegistry());
@@ -33,6 +38,73 @@ internal sealed class ChatCacheStoreRegistry
     /// <summary>Gets the partition's requests in flight (shared by every pipeline of the partition, across reloads).</summary>
     public FlightTable GetFlights(string partition) => _flights.GetOrAdd(partition, static _ => new FlightTable());
 
-    /// <summary>Gets the memory stores created so far, by partition (invalidation).</summary>
-    public IEnumerable<KeyValuePair<string, MemoryChatCacheStore>> MemoryStores => _memoryStores;
+    /// <summary>Gets every store created so far, of every kind (invalidation: clear all).</summary>
+    public IEnumerable<IChatCacheStore> AllStores =>
+        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values);
+
+    /// <summary>
+    /// Gets the partition's store of the kind chosen by <see cref="ChatCacheStrategyOptions.Store"/>, created on first use and
+    /// kept per partition, kind and distributed cache service key, so that option reloads keep entries (and the circuit state).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A distributed kind is chosen and no <see cref="IDistributedCache"/> is registered.</exception>
+    public IChatCacheStore GetStore(string partition, ChatCacheStrategyOptions options, IServiceProvider serviceProvider, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(serviceProvider);
+        if (options.Store == ChatCacheStoreKind.Memory)
+        {
+            return GetMemoryStore(partition, options, timeProvider);
+        }
+
+        var id = (partition, options.DistributedCacheServiceKey);
+        var settings = DistributedSettings(options);
+        var distributed = _distributedStores.GetOrAdd(
+            id,
+            static (key, state) => new DistributedChatCacheStore(
+                ResolveDistributedCache(state.Services, key.ServiceKey),
+                key.Partition,
+                state.Settings,
+                state.TimeProvider,
+                state.Services.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory)),
+            (Services: serviceProvider, Settings: settings, TimeProvider: timeProvider));
+        distributed.Configure(settings);
+        if (options.Store == ChatCacheStoreKind.Distributed)
+        {
+            return distributed;
+        }
+
+        var memory = GetMemoryStore(partition, options, timeProvider);
+        return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Distributed, state.TimeProvider), (Memory: memory, Distributed: (IChatCacheStore)distributed, TimeProvider: timeProvider));
+    }
+
+    /// <summary>The logger category of the distributed store.</summary>
+    internal const string LoggerCategory = "ChatCachePolly.DistributedStore";
+
+    /// <summary>Maps the options to the distributed store's settings.</summary>
+    internal static DistributedChatCacheStoreSettings DistributedSettings(ChatCacheStrategyOptions options) => new()
+    {
+        Timeout = options.DistributedStoreTimeout,
+        StaleRetention = StaleRetention(options),
+        SlidingTimeToLive = options.SlidingExpiration ? options.TimeToLive : null,
+    };
+
+    /// <summary>
+    /// How long entries are kept after they stop being fresh: the one place that maps it for the distributed store (its TTL is
+    /// <c>FreshUntil + StaleRetention</c>).
+    /// </summary>
+    internal static TimeSpan StaleRetention(ChatCacheStrategyOptions options) => options.StaleRetention;
+
+    /// <summary>Resolves the keyed (when <paramref name="serviceKey"/> is set) or unkeyed <see cref="IDistributedCache"/>.</summary>
+    /// <exception cref="InvalidOperationException">None is registered.</exception>
+    internal static IDistributedCache ResolveDistributedCache(IServiceProvider serviceProvider, string? serviceKey)
+    {
+        var cache = serviceKey is null
+            ? serviceProvider.GetService<IDistributedCache>()
+            : serviceProvider.GetKeyedService<IDistributedCache>(serviceKey);
+        return cache ?? throw new InvalidOperationException(MissingDistributedCacheMessage(serviceKey));
+    }
+
+    internal static string MissingDistributedCacheMessage(string? serviceKey) => serviceKey is null
+        ? "ChatCacheStrategyOptions.Store selects a distributed store, but no IDistributedCache is registered. Register one (for example services.AddStackExchangeRedisCache(...)) or set Store to Memory."
+        : $"ChatCacheStrategyOptions.Store selects a distributed store with DistributedCacheServiceKey '{serviceKey}', but no IDistributedCache is registered with that key. Register one (services.AddKeyedSingleton<IDistributedCache>(\"{serviceKey}\", ...)) or fix the key.";
 }

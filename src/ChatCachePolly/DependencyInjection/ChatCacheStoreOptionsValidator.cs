@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Caching.Distributed;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace ChatCachePolly.DependencyInjection;
+
+/// <summary>
+/// Fails options validation (at start-up with <c>ValidateOnStart</c>, and on reloads) when a distributed store kind is chosen
+/// and no matching <see cref="IDistributedCache"/> is registered. Checks registrations only: nothing is created or connected.
+/// </summary>
+internal sealed class ChatCacheStoreOptionsValidator(IServiceProvider serviceProvider) : IValidateOptions<ChatCacheStrategyOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ChatCacheStrategyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Store == ChatCacheStoreKind.Memory)
+        {
+            return ValidateOptionsResult.Success;
+        }
+
+        bool registered = options.DistributedCacheServiceKey is null
+            ? serviceProvider.GetService<IServiceProviderIsService>()?.IsService(typeof(IDistributedCache)) ?? true
+            : serviceProvider.GetService<IServiceProviderIsKeyedService>()?.IsKeyedService(typeof(IDistributedCache), options.DistributedCacheServiceKey) ?? true;
+        return registered
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(ChatCacheStoreRegistry.MissingDistributedCacheMessage(options.DistributedCacheServiceKey));
+    }
+}

@@ -1,0 +1,542 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.IO.Hashing;
+using System.Text;
+using ChatCachePolly.Keys;
+
+namespace ChatCachePolly.Storage.Serialization;
+
+/// <summary>What <see cref="CacheEntrySerializer.TryDeserialize"/> found.</summary>
+internal enum CacheEntryReadResult
+{
+    /// <summary>A complete, verified entry.</summary>
+    Ok,
+
+    /// <summary>Not an entry: wrong magic, truncated, checksum failure or inconsistent fields. Safe to delete.</summary>
+    Corrupt,
+
+    /// <summary>An entry written by another format version (a newer or older library). Absent, but not ours to delete.</summary>
+    UnknownVersion,
+}
+
+/// <summary>
+/// The compact, versioned binary form of a <see cref="CacheEntry"/> for distributed stores. No reflection: every field is
+/// written and read by hand with <see cref="BinaryPrimitives"/>.
+/// </summary>
+/// <remarks>
+/// <para>Layout (format version 1, integers little-endian, "varint" = unsigned LEB128, "str" = varint (UTF-8 byte length + 1),
+/// 0 meaning null, then the UTF-8 bytes):</para>
+/// <code>
+/// offset size  field
+///  0      4    magic "CCPE" (0x43 0x43 0x50 0x45)
+///  4      1    format version (1)
+///  5      1    flags: bit 0 body Brotli-compressed, bit 1 recorded event stream, bit 2 event times present; others 0
+///  6      2    HTTP status code (uint16)
+///  8      8    stored-at, UTC ticks (int64)
+/// 16      8    fresh-until, UTC ticks (int64) - fixed offset, patched in place when sliding expiration extends it
+/// 24      8    original upstream latency, ticks (int64)
+/// 32      8    input tokens (int64)
+/// 40      8    output tokens (int64)
+/// 48      1    endpoint kind (0 chat completions, 1 completions, 2 embeddings, 3 responses)
+/// 49      ...  str content type, str model, str key fingerprint,
+///              varint header count, then per header: str name, str value,
+///              if event stream: varint event count, then each event end as a varint delta from the previous end
+///                               (strictly increasing, last one at most the body length),
+///                               if event times present: varint count, then each time as a zig-zag varint delta (milliseconds),
+///              varint body length (decoded), varint stored body length, stored body bytes
+/// end-8   8    XxHash64 (seed 0) of every preceding byte, little-endian
+/// </code>
+/// <para>Any payload that is short, has the wrong magic, fails the checksum, has trailing bytes or inconsistent lengths reads
+/// as <see cref="CacheEntryReadResult.Corrupt"/>; a payload with another version byte reads as
+/// <see cref="CacheEntryReadResult.UnknownVersion"/>. Reading never throws.</para>
+/// </remarks>
+internal static class CacheEntrySerializer
+{
+    /// <summary>The format version written by this library.</summary>
+    public const byte FormatVersion = 1;
+
+    /// <summary>Bodies at least this large are Brotli-compressed (when that makes them smaller).</summary>
+    public const int DefaultCompressionThreshold = 4 * 1024;
+
+    /// <summary>Offset of the fresh-until ticks in the header.</summary>
+    internal const int FreshUntilOffset = 16;
+
+    internal const byte FlagCompressed = 1;
+    internal const byte FlagEventStream = 2;
+    internal const byte FlagEventTimes = 4;
+
+    private const int FixedHeaderSize = 49;
+    private const int ChecksumSize = 8;
+    private const int MaxBodyLength = 1024 * 1024 * 1024;
+    private const int BrotliQuality = 4;
+    private const int BrotliWindow = 22;
+
+    private static ReadOnlySpan<byte> Magic => "CCPE"u8;
+
+    /// <summary>Serializes <paramref name="entry"/> into a new array.</summary>
+    /// <param name="entry">The entry.</param>
+    /// <param name="compressionThreshold">Bodies of at least this many bytes are compressed; <see cref="int.MaxValue"/> turns compression off.</param>
+    public static byte[] Serialize(CacheEntry entry, int compressionThreshold = DefaultCompressionThreshold)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+
+        byte[]? rented = null;
+        ReadOnlySpan<byte> storedBody = entry.Body;
+        byte flags = 0;
+        try
+        {
+            if (entry.Body.Length >= compressionThreshold && entry.Body.Length > 0)
+            {
+                rented = ArrayPool<byte>.Shared.Rent(BrotliEncoder.GetMaxCompressedLength(entry.Body.Length));
+                // Keep the compressed form only when it saves at least an eighth.
+                if (BrotliEncoder.TryCompress(entry.Body, rented, out int written, BrotliQuality, BrotliWindow)
+                    && written < entry.Body.Length - (entry.Body.Length / 8))
+                {
+                    storedBody = rented.AsSpan(0, written);
+                    flags |= FlagCompressed;
+                }
+            }
+
+            if (entry.EventEnds is not null)
+            {
+                flags |= FlagEventStream;
+                if (entry.EventTimesMs is not null)
+                {
+                    flags |= FlagEventTimes;
+                }
+            }
+
+            int size = FixedHeaderSize
+                + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(entry.KeyFingerprint)
+                + VarIntSize((uint)entry.Headers.Length);
+            foreach (var header in entry.Headers)
+            {
+                size += StringSize(header.Key) + StringSize(header.Value);
+            }
+
+            if (entry.EventEnds is { } ends)
+            {
+                size += VarIntSize((uint)ends.Length);
+                int previous = 0;
+                foreach (int end in ends)
+                {
+                    size += VarIntSize((uint)(end - previous));
+                    previous = end;
+                }
+
+                if (entry.EventTimesMs is { } times)
+                {
+                    size += VarIntSize((uint)times.Length);
+                    previous = 0;
+                    foreach (int time in times)
+                    {
+                        size += VarIntSize(ZigZag((long)time - previous));
+                        previous = time;
+                    }
+                }
+            }
+
+            size += VarIntSize((uint)entry.Body.Length) + VarIntSize((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
+
+            var payload = new byte[size];
+            var span = payload.AsSpan();
+            Magic.CopyTo(span);
+            span[4] = FormatVersion;
+            span[5] = flags;
+            BinaryPrimitives.WriteUInt16LittleEndian(span[6..], checked((ushort)entry.StatusCode));
+            BinaryPrimitives.WriteInt64LittleEndian(span[8..], entry.StoredAt.UtcTicks);
+            BinaryPrimitives.WriteInt64LittleEndian(span[FreshUntilOffset..], entry.FreshUntil.UtcTicks);
+            BinaryPrimitives.WriteInt64LittleEndian(span[24..], entry.OriginalLatency.Ticks);
+            BinaryPrimitives.WriteInt64LittleEndian(span[32..], entry.Usage.InputTokens);
+            BinaryPrimitives.WriteInt64LittleEndian(span[40..], entry.Usage.OutputTokens);
+            span[48] = (byte)entry.Endpoint;
+
+            int pos = FixedHeaderSize;
+            WriteString(span, ref pos, entry.ContentType);
+            WriteString(span, ref pos, entry.Model);
+            WriteString(span, ref pos, entry.KeyFingerprint);
+            WriteVarInt(span, ref pos, (uint)entry.Headers.Length);
+            foreach (var header in entry.Headers)
+            {
+                WriteString(span, ref pos, header.Key);
+                WriteString(span, ref pos, header.Value);
+            }
+
+            if (entry.EventEnds is { } eventEnds)
+            {
+                WriteVarInt(span, ref pos, (uint)eventEnds.Length);
+                int previous = 0;
+                foreach (int end in eventEnds)
+                {
+                    WriteVarInt(span, ref pos, (uint)(end - previous));
+                    previous = end;
+                }
+
+                if (entry.EventTimesMs is { } times)
+                {
+                    WriteVarInt(span, ref pos, (uint)times.Length);
+                    previous = 0;
+                    foreach (int time in times)
+                    {
+                        WriteVarInt(span, ref pos, ZigZag((long)time - previous));
+                        previous = time;
+                    }
+                }
+            }
+
+            WriteVarInt(span, ref pos, (uint)entry.Body.Length);
+            WriteVarInt(span, ref pos, (uint)storedBody.Length);
+            storedBody.CopyTo(span[pos..]);
+            pos += storedBody.Length;
+            WriteChecksum(span);
+            return payload;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Reads an entry. Never throws: anything unreadable is reported, with <paramref name="entry"/> null.</summary>
+    public static CacheEntryReadResult TryDeserialize(ReadOnlySpan<byte> payload, out CacheEntry? entry)
+    {
+        entry = null;
+        try
+        {
+            if (payload.Length < 5 || !payload[..4].SequenceEqual(Magic))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            if (payload[4] != FormatVersion)
+            {
+                return CacheEntryReadResult.UnknownVersion;
+            }
+
+            if (payload.Length < FixedHeaderSize + ChecksumSize || !ChecksumMatches(payload))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            var content = payload[..^ChecksumSize];
+            byte flags = content[5];
+            if ((flags & ~(FlagCompressed | FlagEventStream | FlagEventTimes)) != 0
+                || ((flags & FlagEventTimes) != 0 && (flags & FlagEventStream) == 0))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            int status = BinaryPrimitives.ReadUInt16LittleEndian(content[6..]);
+            long storedAt = BinaryPrimitives.ReadInt64LittleEndian(content[8..]);
+            long freshUntil = BinaryPrimitives.ReadInt64LittleEndian(content[FreshUntilOffset..]);
+            long latency = BinaryPrimitives.ReadInt64LittleEndian(content[24..]);
+            long inputTokens = BinaryPrimitives.ReadInt64LittleEndian(content[32..]);
+            long outputTokens = BinaryPrimitives.ReadInt64LittleEndian(content[40..]);
+            byte endpoint = content[48];
+            if (!IsValidTicks(storedAt) || !IsValidTicks(freshUntil) || endpoint > (byte)EndpointKind.Responses)
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            int pos = FixedHeaderSize;
+            if (!TryReadString(content, ref pos, out string? contentType)
+                || !TryReadString(content, ref pos, out string? model)
+                || !TryReadString(content, ref pos, out string? fingerprint) || fingerprint is null
+                || !TryReadCount(content, ref pos, 2, out int headerCount))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            var headers = new KeyValuePair<string, string>[headerCount];
+            for (int i = 0; i < headerCount; i++)
+            {
+                if (!TryReadString(content, ref pos, out string? name) || name is null
+                    || !TryReadString(content, ref pos, out string? value) || value is null)
+                {
+                    return CacheEntryReadResult.Corrupt;
+                }
+
+                headers[i] = new KeyValuePair<string, string>(name, value);
+            }
+
+            int[]? eventEnds = null;
+            int[]? eventTimes = null;
+            if ((flags & FlagEventStream) != 0)
+            {
+                if (!TryReadCount(content, ref pos, 1, out int count))
+                {
+                    return CacheEntryReadResult.Corrupt;
+                }
+
+                eventEnds = new int[count];
+                long previous = 0;
+                for (int i = 0; i < count; i++)
+                {
+                    if (!TryReadVarInt(content, ref pos, out uint delta) || delta == 0)
+                    {
+                        return CacheEntryReadResult.Corrupt;
+                    }
+
+                    previous += delta;
+                    if (previous > MaxBodyLength)
+                    {
+                        return CacheEntryReadResult.Corrupt;
+                    }
+
+                    eventEnds[i] = (int)previous;
+                }
+
+                if ((flags & FlagEventTimes) != 0)
+                {
+                    if (!TryReadCount(content, ref pos, 1, out int timeCount))
+                    {
+                        return CacheEntryReadResult.Corrupt;
+                    }
+
+                    eventTimes = new int[timeCount];
+                    long time = 0;
+                    for (int i = 0; i < timeCount; i++)
+                    {
+                        if (!TryReadVarLong(content, ref pos, out ulong zigzag))
+                        {
+                            return CacheEntryReadResult.Corrupt;
+                        }
+
+                        time += UnZigZag(zigzag);
+                        if (time is < int.MinValue or > int.MaxValue)
+                        {
+                            return CacheEntryReadResult.Corrupt;
+                        }
+
+                        eventTimes[i] = (int)time;
+                    }
+                }
+            }
+
+            if (!TryReadVarInt(content, ref pos, out uint bodyLength) || bodyLength > MaxBodyLength
+                || !TryReadVarInt(content, ref pos, out uint storedLength) || storedLength != (uint)(content.Length - pos))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            var stored = content.Slice(pos, (int)storedLength);
+            byte[] body;
+            if ((flags & FlagCompressed) != 0)
+            {
+                body = new byte[bodyLength];
+                if (!BrotliDecoder.TryDecompress(stored, body, out int written) || written != body.Length)
+                {
+                    return CacheEntryReadResult.Corrupt;
+                }
+            }
+            else
+            {
+                if (storedLength != bodyLength)
+                {
+                    return CacheEntryReadResult.Corrupt;
+                }
+
+                body = stored.ToArray();
+            }
+
+            if (eventEnds is { Length: > 0 } && eventEnds[^1] > body.Length)
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            entry = new CacheEntry(
+                status,
+                contentType,
+                headers,
+                body,
+                new DateTimeOffset(storedAt, TimeSpan.Zero),
+                new DateTimeOffset(freshUntil, TimeSpan.Zero),
+                TimeSpan.FromTicks(latency),
+                (EndpointKind)endpoint,
+                model,
+                new TokenUsage(inputTokens, outputTokens),
+                fingerprint,
+                eventEnds,
+                eventTimes);
+            return CacheEntryReadResult.Ok;
+        }
+        catch (Exception ex) when (ex is ArgumentException or DecoderFallbackException or OverflowException or InvalidOperationException)
+        {
+            // Defensive: every length is checked above, but a payload must never make a read throw.
+            entry = null;
+            return CacheEntryReadResult.Corrupt;
+        }
+    }
+
+    /// <summary>
+    /// Returns a copy of a verified <paramref name="payload"/> whose fresh-until is <paramref name="freshUntil"/>, with the
+    /// checksum recomputed (sliding expiration: no re-encoding, no recompression).
+    /// </summary>
+    public static byte[] WithFreshUntil(ReadOnlySpan<byte> payload, DateTimeOffset freshUntil)
+    {
+        if (payload.Length < FixedHeaderSize + ChecksumSize)
+        {
+            throw new ArgumentException("Not an entry payload.", nameof(payload));
+        }
+
+        var copy = payload.ToArray();
+        BinaryPrimitives.WriteInt64LittleEndian(copy.AsSpan(FreshUntilOffset), freshUntil.UtcTicks);
+        WriteChecksum(copy);
+        return copy;
+    }
+
+    private static bool IsValidTicks(long ticks) => ticks >= DateTimeOffset.MinValue.UtcTicks && ticks <= DateTimeOffset.MaxValue.UtcTicks;
+
+    private static void WriteChecksum(Span<byte> payload)
+    {
+        ulong hash = XxHash64.HashToUInt64(payload[..^ChecksumSize]);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload[^ChecksumSize..], hash);
+    }
+
+    private static bool ChecksumMatches(ReadOnlySpan<byte> payload) =>
+        XxHash64.HashToUInt64(payload[..^ChecksumSize]) == BinaryPrimitives.ReadUInt64LittleEndian(payload[^ChecksumSize..]);
+
+    private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+
+    private static long UnZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
+
+    private static int VarIntSize(ulong value)
+    {
+        int size = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            size++;
+        }
+
+        return size;
+    }
+
+    private static void WriteVarInt(Span<byte> span, ref int pos, ulong value)
+    {
+        while (value >= 0x80)
+        {
+            span[pos++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        span[pos++] = (byte)value;
+    }
+
+    private static bool TryReadVarInt(ReadOnlySpan<byte> span, ref int pos, out uint value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 35; shift += 7)
+        {
+            if (pos >= span.Length)
+            {
+                return false;
+            }
+
+            byte b = span[pos++];
+            if (shift == 28 && b > 0x0F)
+            {
+                return false; // more than 32 bits
+            }
+
+            value |= (uint)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool TryReadVarLong(ReadOnlySpan<byte> span, ref int pos, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 70; shift += 7)
+        {
+            if (pos >= span.Length)
+            {
+                return false;
+            }
+
+            byte b = span[pos++];
+            if (shift == 63 && b > 0x01)
+            {
+                return false; // more than 64 bits
+            }
+
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Reads a count whose items take at least <paramref name="minBytesPerItem"/> bytes each (bounds allocations by the payload).</summary>
+    private static bool TryReadCount(ReadOnlySpan<byte> span, ref int pos, int minBytesPerItem, out int count)
+    {
+        count = 0;
+        if (!TryReadVarInt(span, ref pos, out uint value) || (long)value * minBytesPerItem > span.Length - pos)
+        {
+            return false;
+        }
+
+        count = (int)value;
+        return true;
+    }
+
+    private static int StringSize(string? value)
+    {
+        if (value is null)
+        {
+            return 1;
+        }
+
+        int bytes = Encoding.UTF8.GetByteCount(value);
+        return VarIntSize((uint)bytes + 1) + bytes;
+    }
+
+    private static void WriteString(Span<byte> span, ref int pos, string? value)
+    {
+        if (value is null)
+        {
+            span[pos++] = 0;
+            return;
+        }
+
+        int bytes = Encoding.UTF8.GetByteCount(value);
+        WriteVarInt(span, ref pos, (uint)bytes + 1);
+        pos += Encoding.UTF8.GetBytes(value, span[pos..]);
+    }
+
+    private static bool TryReadString(ReadOnlySpan<byte> span, ref int pos, out string? value)
+    {
+        value = null;
+        if (!TryReadVarInt(span, ref pos, out uint prefix))
+        {
+            return false;
+        }
+
+        if (prefix == 0)
+        {
+            return true;
+        }
+
+        uint length = prefix - 1;
+        if (length > (uint)(span.Length - pos))
+        {
+            return false;
+        }
+
+        value = Encoding.UTF8.GetString(span.Slice(pos, (int)length));
+        pos += (int)length;
+        return true;
+    }
+}
