@@ -2,6 +2,19 @@ using ChatCachePolly.Keys;
 
 namespace ChatCachePolly.Storage;
 
+/// <summary>What became of a write.</summary>
+internal enum StoreWriteResult
+{
+    /// <summary>The entry is stored.</summary>
+    Stored,
+
+    /// <summary>The entry alone exceeds the store's byte budget (or was already past its retention): not stored.</summary>
+    TooLarge,
+
+    /// <summary>The store failed, timed out, or is skipped while its circuit is open: not stored.</summary>
+    Failed,
+}
+
 /// <summary>
 /// The one store abstraction behind the strategy. Implementations are thread-safe, never hand out an entry that is not
 /// complete, and treat a corrupt or unreadable entry as absent.
@@ -15,8 +28,8 @@ internal interface IChatCacheStore
     ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken);
 
     /// <summary>Stores <paramref name="entry"/>, evicting least recently used entries as needed.</summary>
-    /// <returns><see langword="false"/> when the entry alone exceeds the store's byte budget and was not stored.</returns>
-    ValueTask<bool> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken);
+    /// <returns>Whether the entry was stored, was too large for the store, or the store failed (or was skipped while it is down).</returns>
+    ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken);
 
     /// <summary>Removes the entry stored under <paramref name="key"/>.</summary>
     /// <returns><see langword="true"/> when an entry was removed.</returns>

@@ -84,13 +84,13 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
         }
     }
 
-    public ValueTask<bool> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
             if (entry.Size > _maxBytes)
             {
-                return new ValueTask<bool>(false);
+                return new ValueTask<StoreWriteResult>(StoreWriteResult.TooLarge);
             }
 
             if (_map.TryGetValue(key, out var existing))
@@ -103,7 +103,7 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
             AddFront(node);
             _bytes += entry.Size;
             EvictOverflow();
-            return new ValueTask<bool>(true);
+            return new ValueTask<StoreWriteResult>(StoreWriteResult.Stored);
         }
     }
 

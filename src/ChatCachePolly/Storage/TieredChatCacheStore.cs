@@ -38,12 +38,12 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
         return shared;
     }
 
-    /// <returns><see langword="true"/> when at least one tier stored the entry.</returns>
-    public async ValueTask<bool> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    /// <returns>Stored when at least one tier stored the entry; otherwise the shared tier's result.</returns>
+    public async ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
     {
-        bool inMemory = await Memory.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
-        bool shared = await Distributed.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
-        return inMemory || shared;
+        var inMemory = await Memory.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
+        var shared = await Distributed.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
+        return inMemory == StoreWriteResult.Stored ? StoreWriteResult.Stored : shared;
     }
 
     public async ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken)

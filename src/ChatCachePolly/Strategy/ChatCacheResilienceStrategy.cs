@@ -385,7 +385,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     {
         try
         {
-            return await _store.SetAsync(key, entry, cancellationToken).ConfigureAwait(false) ? null : ChatCacheNotStoredReason.EntryTooLarge;
+            return await _store.SetAsync(key, entry, cancellationToken).ConfigureAwait(false) switch
+            {
+                StoreWriteResult.Stored => null,
+                StoreWriteResult.TooLarge => ChatCacheNotStoredReason.EntryTooLarge,
+                _ => ChatCacheNotStoredReason.StoreFailed,
+            };
         }
         catch (Exception)
         {

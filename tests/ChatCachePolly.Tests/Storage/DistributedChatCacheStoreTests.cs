@@ -35,8 +35,8 @@ public sealed class DistributedChatCacheStoreTests
         var json = JsonEntry();
         var stream = StreamEntry();
 
-        Assert.True(await store.SetAsync(Key(1), json, default));
-        Assert.True(await store.SetAsync(Key(2), stream, default));
+        Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(1), json, default));
+        Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(2), stream, default));
 
         AssertSameEntry(json, await store.GetAsync(Key(1), default));
         AssertSameEntry(stream, await store.GetAsync(Key(2), default));
@@ -86,7 +86,7 @@ public sealed class DistributedChatCacheStoreTests
     public async Task An_entry_past_its_stale_retention_is_not_stored_and_not_returned()
     {
         var store = Store();
-        Assert.False(await store.SetAsync(Key(1), JsonEntry(storedAt: Now - TimeSpan.FromHours(2)), default));
+        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(storedAt: Now - TimeSpan.FromHours(2)), default));
 
         await store.SetAsync(Key(2), JsonEntry(), default);
         _time.Advance(TimeSpan.FromHours(1)); // the memory distributed cache runs on the real clock; the store's own bound is exact
@@ -199,7 +199,7 @@ public sealed class DistributedChatCacheStoreTests
         var store = Store(faulty, settings: Settings with { MinimumThroughput = 100 });
 
         Assert.Null(await store.GetAsync(Key(1), default));
-        Assert.False(await store.SetAsync(Key(1), JsonEntry(), default));
+        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(), default));
         Assert.False(await store.RemoveAsync(Key(1), default));
         await store.ClearAsync(default);
 
@@ -227,7 +227,7 @@ public sealed class DistributedChatCacheStoreTests
         for (int i = 0; i < 50; i++)
         {
             Assert.Null(await store.GetAsync(Key(1), default));
-            Assert.False(await store.SetAsync(Key(1), JsonEntry(), default));
+            Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(), default));
         }
 
         Assert.Equal(callsWhenOpened, faulty.Calls); // a dead store is not hammered
@@ -240,7 +240,7 @@ public sealed class DistributedChatCacheStoreTests
         Assert.Equal(callsWhenOpened, faulty.Calls); // still open
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default)); // the probe succeeds and closes it
+        Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default)); // the probe succeeds and closes it
         Assert.NotNull(await store.GetAsync(Key(1), default));
         Assert.True(faulty.Calls > callsWhenOpened);
         Assert.Contains(_log.Collector.GetSnapshot(), r => r.Message.Contains("circuit closed", StringComparison.Ordinal));

@@ -62,7 +62,7 @@ public sealed class TieredChatCacheStoreTests
         var (a, cache) = Instance();
         cache.Behaviour = FaultyDistributedCache.Mode.Throw;
 
-        Assert.True(await a.SetAsync(Key(1), JsonEntry(), default));
+        Assert.Equal(StoreWriteResult.Stored, await a.SetAsync(Key(1), JsonEntry(), default));
         Assert.NotNull(await a.GetAsync(Key(1), default));
         Assert.Null(await a.GetAsync(Key(2), default));
         await a.ClearAsync(default);
@@ -87,7 +87,7 @@ public sealed class TieredChatCacheStoreTests
     {
         public ValueTask<CacheEntry?> GetAsync(ChatCachePolly.Keys.ChatCacheKey key, CancellationToken cancellationToken) => new(stale);
 
-        public ValueTask<bool> SetAsync(ChatCachePolly.Keys.ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken) => new(true);
+        public ValueTask<StoreWriteResult> SetAsync(ChatCachePolly.Keys.ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken) => new(StoreWriteResult.Stored);
 
         public ValueTask<bool> RemoveAsync(ChatCachePolly.Keys.ChatCacheKey key, CancellationToken cancellationToken) => new(true);
 

@@ -236,21 +236,21 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         return entry;
     }
 
-    /// <returns><see langword="false"/> when the entry was not stored (already expired, or the store failed or was skipped).</returns>
-    public async ValueTask<bool> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    /// <returns>Whether the entry was stored; <see cref="StoreWriteResult.TooLarge"/> when it was already past its retention.</returns>
+    public async ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entry);
         var settings = Settings;
         var lifetime = entry.FreshUntil + settings.StaleRetention - _timeProvider.GetUtcNow();
         if (lifetime <= TimeSpan.Zero)
         {
-            return false;
+            return StoreWriteResult.TooLarge;
         }
 
         string? generation = await GetGenerationAsync(cancellationToken).ConfigureAwait(false);
         if (generation is null)
         {
-            return false;
+            return StoreWriteResult.Failed;
         }
 
         var payload = CacheEntrySerializer.Serialize(entry, settings.CompressionThreshold);
@@ -264,7 +264,7 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
-        return ok;
+        return ok ? StoreWriteResult.Stored : StoreWriteResult.Failed;
     }
 
     /// <returns><see langword="true"/> when the remove call succeeded (<see cref="IDistributedCache"/> does not say whether the key existed).</returns>
