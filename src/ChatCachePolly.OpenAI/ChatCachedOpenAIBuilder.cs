@@ -1,9 +1,10 @@
 using System.ClientModel.Primitives;
-using ChatCachePolly.OpenAI.Internal;
+using OpenAI;
+using ChatCachePolly.OpenAISupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace ChatCachePolly.OpenAI;
+namespace ChatCachePolly;
 
 /// <summary>
 /// Returned by <c>services.AddChatCachedOpenAI(name, ...)</c>: the pieces of one named registration, for further
@@ -67,6 +68,20 @@ public sealed class ChatCachedOpenAIBuilder
     {
         ArgumentNullException.ThrowIfNull(factory);
         _registration.AuthenticationPolicyFactory = factory;
+        return this;
+    }
+
+    /// <summary>
+    /// Configures the SDK client options further, after this package's defaults are applied: add pipeline policies, a
+    /// <c>UserAgentApplicationId</c>, logging options. Changing <c>Transport</c> takes the client off the cached HttpClient;
+    /// changing <c>RetryPolicy</c> or <c>NetworkTimeout</c> brings back the problems the defaults avoid.
+    /// </summary>
+    /// <param name="configure">Configures the options; receives the application's services.</param>
+    /// <returns>The same builder.</returns>
+    public ChatCachedOpenAIBuilder ConfigureClientOptions(Action<IServiceProvider, OpenAIClientOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        _registration.ConfigureClientOptions.Add(configure);
         return this;
     }
 }

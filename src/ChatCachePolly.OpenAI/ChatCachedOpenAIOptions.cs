@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace ChatCachePolly.OpenAI;
+namespace ChatCachePolly;
 
 /// <summary>
 /// Options of one named OpenAI registration made with

@@ -1,7 +1,6 @@
 using System.Net;
 using ChatCachePolly;
-using ChatCachePolly.OpenAI;
-using ChatCachePolly.OpenAI.Internal;
+using ChatCachePolly.OpenAISupport;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Http.Resilience;

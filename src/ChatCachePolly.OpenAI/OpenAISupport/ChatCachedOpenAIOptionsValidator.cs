@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace ChatCachePolly.OpenAI.Internal;
+namespace ChatCachePolly.OpenAISupport;
 
 /// <summary>
 /// Validates the <see cref="ChatCachedOpenAIOptions"/> of one registration name, without reflection. Messages name the

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OpenAI;
 
-namespace ChatCachePolly.OpenAI.Internal;
+namespace ChatCachePolly.OpenAISupport;
 
 /// <summary>Marks a name registered with <c>AddChatCachedOpenAI</c>, to refuse registering it twice.</summary>
 internal sealed class ChatCachedOpenAIRegistration(string name)
@@ -13,6 +13,9 @@ internal sealed class ChatCachedOpenAIRegistration(string name)
 
     /// <summary>Set by <see cref="ChatCachedOpenAIBuilder.UseAuthenticationPolicy"/>; used instead of the API key.</summary>
     public Func<IServiceProvider, AuthenticationPolicy>? AuthenticationPolicyFactory { get; set; }
+
+    /// <summary>Added by <see cref="ChatCachedOpenAIBuilder.ConfigureClientOptions"/>; applied after the defaults.</summary>
+    public List<Action<IServiceProvider, OpenAIClientOptions>> ConfigureClientOptions { get; } = [];
 }
 
 /// <summary>Creates the OpenAI clients of a registration.</summary>
@@ -39,6 +42,11 @@ internal static class ChatCachedOpenAIClients
         if (options.Endpoint is { } endpoint)
         {
             clientOptions.Endpoint = endpoint;
+        }
+
+        foreach (var configure in registration.ConfigureClientOptions)
+        {
+            configure(services, clientOptions);
         }
 
 #pragma warning disable OPENAI001 // The AuthenticationPolicy constructor is marked experimental in OpenAI 2.15; only used when a policy is configured.
