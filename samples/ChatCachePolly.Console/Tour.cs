@@ -1,0 +1,121 @@
+using System.ClientModel.Primitives;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ChatCachePolly.Samples.Console;
+
+using Console = System.Console;
+
+/// <summary>Reads the <c>Cache-Status</c> header ChatCachePolly puts on every answer, as the SDK receives it.</summary>
+public sealed class CacheStatusProbe : PipelinePolicy
+{
+    /// <summary>The Cache-Status of the last response, or <c>(none)</c>.</summary>
+    public string Last { get; private set; } = "(none)";
+
+    /// <inheritdoc />
+    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        ProcessNext(message, pipeline, currentIndex);
+        Read(message);
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    {
+        await ProcessNextAsync(message, pipeline, currentIndex);
+        Read(message);
+    }
+
+    private void Read(PipelineMessage message) =>
+        Last = message.Response?.Headers.TryGetValue("Cache-Status", out var value) == true ? value! : "(none)";
+}
+
+/// <summary>Runs the steps, prints one aligned row per step and a summary.</summary>
+public sealed class Tour(CacheStatusProbe probe)
+{
+    private readonly List<Row> _rows = [];
+
+    public async Task StepAsync<T>(string step, string request, Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (_rows.Count == 0)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{"#",2}  {"step",-13}  {"request",-52}  {"cache",-18}  {"ms",6}");
+            Console.WriteLine(new string('-', 2 + 2 + 13 + 2 + 52 + 2 + 18 + 2 + 6));
+        }
+
+        var watch = Stopwatch.StartNew();
+        await call();
+        watch.Stop();
+
+        var row = new Row(_rows.Count + 1, step, request, probe.Last, watch.Elapsed.TotalMilliseconds);
+        _rows.Add(row);
+        Console.WriteLine($"{row.Number,2}  {row.Step,-13}  {Clip(row.Request, 52),-52}  {Shorten(row.Status),-18}  {row.Milliseconds,6:F0}");
+    }
+
+    public void PrintSummary(int? upstreamRequests)
+    {
+        // Time saved: for every hit, the latency its entry cost when it was fetched (the miss or refresh that stored it).
+        var fetchedIn = new Dictionary<string, double>(StringComparer.Ordinal);
+        double saved = 0;
+        int hits = 0;
+        int misses = 0;
+        int bypasses = 0;
+        foreach (var row in _rows)
+        {
+            if (row.Status.Contains("; hit;", StringComparison.Ordinal))
+            {
+                hits++;
+                saved += fetchedIn.GetValueOrDefault(row.Key);
+            }
+            else if (row.Status.Contains("fwd=bypass", StringComparison.Ordinal))
+            {
+                bypasses++;
+            }
+            else
+            {
+                misses++;
+                if (row.Status.Contains("; stored", StringComparison.Ordinal))
+                {
+                    fetchedIn[row.Key] = row.Milliseconds;
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"hits {hits}, misses {misses} (refreshes included), passed through {bypasses}");
+        Console.WriteLine(upstreamRequests is int count
+            ? $"upstream requests (loopback counter): {count} for {_rows.Count} calls"
+            : $"upstream requests: {misses + bypasses} for {_rows.Count} calls");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time saved: {saved:F0} ms (what the hits' entries took to fetch upstream)"));
+        if (_rows.Exists(r => r.Status.Contains("detail=stream", StringComparison.Ordinal)))
+        {
+            Console.WriteLine("Streamed requests pass through uncached (bypass (stream)) until streamed responses are cached.");
+        }
+    }
+
+    private static string Shorten(string status)
+    {
+        string Detail() => status.Split("; ").FirstOrDefault(p => p.StartsWith("detail=", StringComparison.Ordinal))?["detail=".Length..] ?? "?";
+        if (status.Contains("; hit;", StringComparison.Ordinal))
+        {
+            return "hit";
+        }
+
+        if (status.Contains("fwd=bypass", StringComparison.Ordinal))
+        {
+            return $"bypass ({Detail()})";
+        }
+
+        string fwd = status.Contains("fwd=request", StringComparison.Ordinal) ? "refresh" : status.Contains("fwd=stale", StringComparison.Ordinal) ? "stale" : "miss";
+        return status.Contains("; stored", StringComparison.Ordinal) ? fwd + "+stored" : $"{fwd} ({Detail()})";
+    }
+
+    private static string Clip(string text, int width) => text.Length <= width ? text : string.Concat(text.AsSpan(0, width - 1), "…");
+
+    private sealed record Row(int Number, string Step, string Request, string Status, double Milliseconds)
+    {
+        public string Key => Status.Split("; ").FirstOrDefault(p => p.StartsWith("key=", StringComparison.Ordinal)) ?? string.Empty;
+    }
+}
