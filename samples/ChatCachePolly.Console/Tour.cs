@@ -109,7 +109,13 @@ public sealed class Tour(CacheStatusProbe probe)
         }
 
         string fwd = status.Contains("fwd=request", StringComparison.Ordinal) ? "refresh" : status.Contains("fwd=stale", StringComparison.Ordinal) ? "stale" : "miss";
-        return status.Contains("; stored", StringComparison.Ordinal) ? fwd + "+stored" : $"{fwd} ({Detail()})";
+        if (status.Contains("; stored", StringComparison.Ordinal))
+        {
+            return fwd + "+stored";
+        }
+
+        // A streamed miss is stored when its stream completes, after the headers were sent: the header cannot say "stored".
+        return status.Contains("detail=", StringComparison.Ordinal) ? $"{fwd} ({Detail()})" : fwd + "+recorded";
     }
 
     private static string Clip(string text, int width) => text.Length <= width ? text : string.Concat(text.AsSpan(0, width - 1), "…");
