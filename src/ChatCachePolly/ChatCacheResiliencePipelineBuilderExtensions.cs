@@ -5,10 +5,14 @@ using ChatCachePolly.DependencyInjection;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Storage.Distributed;
 using ChatCachePolly.Strategy;
+using ChatCachePolly.Telemetry;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using System.Diagnostics.Metrics;
 
 namespace Polly;
 
@@ -39,16 +43,7 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
 
-        var timeProvider = builder.TimeProvider ?? TimeProvider.System;
-        return builder.AddStrategy(
-            context => new ChatCacheResilienceStrategy(
-                options,
-                CreateStandaloneStore(options, distributedCache: null, timeProvider),
-                new FlightTable(),
-                options.Partition ?? string.Empty,
-                timeProvider,
-                context.Telemetry),
-            options);
+        return builder.AddStandaloneChatCache(options, distributedCache: null);
     }
 
     /// <summary>
@@ -68,16 +63,7 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(distributedCache);
 
-        var timeProvider = builder.TimeProvider ?? TimeProvider.System;
-        return builder.AddStrategy(
-            context => new ChatCacheResilienceStrategy(
-                options,
-                CreateStandaloneStore(options, distributedCache, timeProvider),
-                new FlightTable(),
-                options.Partition ?? string.Empty,
-                timeProvider,
-                context.Telemetry),
-            options);
+        return builder.AddStandaloneChatCache(options, distributedCache);
     }
 
     /// <summary>
@@ -119,8 +105,39 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         var registry = ChatCacheStoreRegistry.For(services);
         var store = registry.GetStore(partition, options, services, timeProvider);
         var flights = registry.GetFlights(partition);
+        var metrics = ChatCacheMetrics.For(services.GetService<IMeterFactory>());
+        metrics.Track(store, optionsName);
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(ChatCacheMetrics.MeterName) ?? NullLogger.Instance;
         return builder.AddStrategy(
-            strategyContext => new ChatCacheResilienceStrategy(options, store, flights, partition, timeProvider, strategyContext.Telemetry),
+            strategyContext => new ChatCacheResilienceStrategy(
+                options, store, flights, partition, timeProvider, new ChatCacheEventReporter(strategyContext.Telemetry, options, metrics, logger, optionsName)),
+            options);
+    }
+
+    /// <summary>
+    /// A pipeline built without dependency injection: its own store, created when the pipeline is built, metrics on the shared
+    /// static meter, no logs (Polly's telemetry still reports the events). The client tag is the pipeline's name.
+    /// </summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TrimJustification)]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ChatCacheStrategyOptions))]
+    private static ResiliencePipelineBuilder<HttpResponseMessage> AddStandaloneChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ChatCacheStrategyOptions options, IDistributedCache? distributedCache)
+    {
+        var timeProvider = builder.TimeProvider ?? TimeProvider.System;
+        string client = builder.Name ?? options.Name ?? ChatCacheStrategyOptions.DefaultName;
+        return builder.AddStrategy(
+            context =>
+            {
+                var store = CreateStandaloneStore(options, distributedCache, timeProvider);
+                var metrics = ChatCacheMetrics.For(null);
+                metrics.Track(store, client);
+                return new ChatCacheResilienceStrategy(
+                    options,
+                    store,
+                    new FlightTable(),
+                    options.Partition ?? string.Empty,
+                    timeProvider,
+                    new ChatCacheEventReporter(context.Telemetry, options, metrics, NullLogger.Instance, client));
+            },
             options);
     }
 

@@ -181,6 +181,15 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// <value>Defaults to <see langword="null"/> (store every response that passes the built-in checks).</value>
     public Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? ShouldStore { get; set; }
 
+    /// <summary>
+    /// Gets or sets a value indicating whether every miss is explained in the log (at Information level): the request's
+    /// endpoint, and fingerprints of its query, tenant credentials, partition and canonical body, plus which top-level body fields
+    /// were ignored - so two requests that should have shared an entry can be compared part by part. Never logs a secret or a
+    /// body. For troubleshooting: it costs a few hashes per miss.
+    /// </summary>
+    /// <value>Defaults to <see langword="false"/>.</value>
+    public bool ExplainMisses { get; set; }
+
     /// <summary>Gets or sets a callback invoked after a request was answered from the cache.</summary>
     public Func<OnChatCacheHitArguments, ValueTask>? OnCacheHit { get; set; }
 

@@ -25,19 +25,20 @@ internal enum RequestVerdict
 }
 
 /// <summary>The identity of a request as the cache sees it.</summary>
-internal readonly record struct RequestIdentity(RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream);
+internal readonly record struct RequestIdentity(RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null);
 
 /// <summary>
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
 /// the canonical form. Shared by the strategy and by invalidation, so both always compute the same key.
 /// </summary>
-internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes)
+internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain)
 {
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
         new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields)),
         partition,
-        options.MaxRequestBodyBytes);
+        options.MaxRequestBodyBytes,
+        options.ExplainMisses);
 
     public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
@@ -72,7 +73,9 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
                 return new(RequestVerdict.Stateful, default, endpoint, facts.Stream);
             }
 
-            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream);
+            // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
+            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder.Ignored, key) : null;
+            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation);
         }
         finally
         {

@@ -47,9 +47,9 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         FlightTable flights,
         string partition,
         TimeProvider timeProvider,
-        ResilienceStrategyTelemetry telemetry)
+        ChatCacheEventReporter events)
     {
-        _events = new ChatCacheEventReporter(telemetry, options);
+        _events = events;
         _timeProvider = timeProvider;
         _store = store;
         _flights = flights;
@@ -82,6 +82,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         if (!_enabled)
         {
+            _events.Bypassed(default, "disabled");
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Disabled).ConfigureAwait(capture);
         }
 
@@ -93,12 +94,15 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
             // Reading or keying failed unexpectedly: the cache steps aside.
+            _events.Bypassed(new RequestIdentity(RequestVerdict.InvalidBody, default, default, false), "error");
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Error).ConfigureAwait(capture);
         }
 
         if (identity.Verdict != RequestVerdict.Cacheable)
         {
-            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.For(identity.Verdict)).ConfigureAwait(capture);
+            string bypass = CacheStatus.Bypasses.For(identity.Verdict);
+            _events.Bypassed(identity, bypass);
+            return await ForwardAsync(callback, context, state, bypass).ConfigureAwait(capture);
         }
 
         var endpoint = identity.Endpoint;
@@ -108,7 +112,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         string forward = "request";
         if (!directives.NoCache)
         {
+            long lookupStarted = _events.Metrics.LookupEnabled ? _timeProvider.GetTimestamp() : 0;
             cached = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+            if (lookupStarted != 0)
+            {
+                _events.Metrics.Lookup(_events.Client, endpoint, _timeProvider.GetElapsedTime(lookupStarted));
+            }
             if (cached is not null)
             {
                 if (cached.IsFresh(now))
@@ -164,7 +173,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
             if (FollowerResponse(result, request, identity.Key) is { } shared)
             {
-                _events.Collapsed(context, request, identity.Key.Fingerprint);
+                _events.Collapsed(context, request, identity, result.Entry);
                 return Outcome.FromResult(shared);
             }
 
@@ -282,7 +291,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         bool capture = context.ContinueOnCapturedContext;
         var key = identity.Key;
         string fingerprint = key.Fingerprint;
-        await _events.MissAsync(context, request, fingerprint).ConfigureAwait(capture);
+        await _events.MissAsync(context, request, identity, forward).ConfigureAwait(capture);
 
         long started = _timeProvider.GetTimestamp();
         var outcome = await callback(context, state).ConfigureAwait(capture);
@@ -290,7 +299,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         if (outcome.Exception is not null || outcome.Result is null)
         {
-            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
             return (outcome, FlightResult.Nothing, false);
         }
 
@@ -299,7 +308,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         if (status != 200)
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, forwardStatus: status));
-            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.UnsuccessfulStatus, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.UnsuccessfulStatus, fingerprint).ConfigureAwait(capture);
             return (outcome, FlightResult.Nothing, false);
         }
 
@@ -319,7 +328,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             // The body could not be read (connection reset, cancellation): the caller gets that failure, as it would have
             // when reading the body itself; nothing is stored.
             response.Dispose();
-            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
             return (Outcome.FromException<HttpResponseMessage>(ex), FlightResult.Nothing, false);
         }
 
@@ -327,7 +336,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         {
             var reason = bodyStatus == ResponseBodyStatus.TooLarge ? ChatCacheNotStoredReason.ResponseTooLarge : ChatCacheNotStoredReason.IncompleteBody;
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: reason == ChatCacheNotStoredReason.ResponseTooLarge ? "response-too-large" : "unsupported-encoding"));
-            await _events.NotStoredAsync(context, request, reason, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, reason, fingerprint).ConfigureAwait(capture);
             return (outcome, FlightResult.Nothing, false);
         }
 
@@ -372,12 +381,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         if (notStored is ChatCacheNotStoredReason reasonNotStored)
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: Detail(reasonNotStored)));
-            await _events.NotStoredAsync(context, request, reasonNotStored, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, reasonNotStored, fingerprint).ConfigureAwait(capture);
             return (outcome, shared, false);
         }
 
         Mark(response, CacheStatus.Forward(forward, stored: true, fingerprint));
-        await _events.StoredAsync(context, request, body.Length, fingerprint).ConfigureAwait(capture);
+        await _events.StoredAsync(context, request, endpoint, facts.Model, body.Length, fingerprint).ConfigureAwait(capture);
         return (outcome, shared, false);
     }
 
@@ -408,11 +417,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     {
         bool capture = context.ContinueOnCapturedContext;
         var response = outcome.Result!;
+        var endpoint = identity.Endpoint;
         string fingerprint = identity.Key.Fingerprint;
         if (!ResponseBodyReader.IsEventStream(response.Content))
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
-            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
             return (outcome, FlightResult.Nothing, false);
         }
 
@@ -424,7 +434,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         catch (Exception ex)
         {
             response.Dispose();
-            await _events.NotStoredAsync(context, request, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
             return (Outcome.FromException<HttpResponseMessage>(ex), FlightResult.Nothing, false);
         }
 
@@ -476,11 +486,11 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
             if (reason is ChatCacheNotStoredReason notStored)
             {
-                await _events.NotStoredAsync(context, pending.Request, notStored, fingerprint).ConfigureAwait(false);
+                await _events.NotStoredAsync(context, pending.Request, pending.Identity.Endpoint, notStored, fingerprint).ConfigureAwait(false);
             }
             else
             {
-                await _events.StoredAsync(context, pending.Request, recorded.Body.Length, fingerprint).ConfigureAwait(false);
+                await _events.StoredAsync(context, pending.Request, pending.Identity.Endpoint, recorded.Model, recorded.Body.Length, fingerprint).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
     }
@@ -630,6 +640,6 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         public void OnCompleted(StreamRecorder recorder) => _ = owner.CommitStreamAsync(this, recorder.TakeRecording(), recorder.IsTruncated);
 
         public void OnFailed(StreamRecorder recorder) =>
-            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, recorder.FailureReason, Identity.Key.Fingerprint));
+            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, Identity.Endpoint, recorder.FailureReason, Identity.Key.Fingerprint));
     }
 }

@@ -1,50 +1,102 @@
+using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Telemetry;
 
 namespace ChatCachePolly.Telemetry;
 
 /// <summary>
-/// Reports what the cache did: first through Polly's <see cref="ResilienceStrategyTelemetry"/> (so Polly's own
-/// <c>resilience.polly.strategy.events</c> counter and logs carry the event with pipeline, instance and strategy names), then
-/// to the user's callback - the order Polly's own strategies use.
+/// Everything the cache tells the outside world about one request, in Polly's order: first the resilience event through
+/// <see cref="ResilienceStrategyTelemetry"/> (so Polly's <c>resilience.polly.strategy.events</c> counter and logs carry it with
+/// pipeline, instance and strategy names), then the cache's own metrics and logs, then the user's callback.
 /// </summary>
-internal sealed class ChatCacheEventReporter(ResilienceStrategyTelemetry telemetry, ChatCacheStrategyOptions options)
+internal sealed class ChatCacheEventReporter(
+    ResilienceStrategyTelemetry telemetry, ChatCacheStrategyOptions options, ChatCacheMetrics metrics, ILogger logger, string client)
 {
     private readonly Func<OnChatCacheHitArguments, ValueTask>? _onHit = options.OnCacheHit;
     private readonly Func<OnChatCacheMissArguments, ValueTask>? _onMiss = options.OnCacheMiss;
     private readonly Func<OnChatCacheStoredArguments, ValueTask>? _onStored = options.OnResponseStored;
     private readonly Func<OnChatCacheNotStoredArguments, ValueTask>? _onNotStored = options.OnResponseNotStored;
 
+    public ChatCacheMetrics Metrics => metrics;
+
+    public string Client => client;
+
     public ValueTask HitAsync(ResilienceContext context, HttpRequestMessage request, CacheEntry entry, TimeSpan age, bool stale)
     {
         var args = new OnChatCacheHitArguments(context, request, age, entry.KeyFingerprint, stale);
         telemetry.Report(new ResilienceEvent(stale ? ResilienceEventSeverity.Information : ResilienceEventSeverity.Debug, stale ? ChatCacheEvents.StaleServed : ChatCacheEvents.Hit), context, args);
+        metrics.Request(client, entry.Endpoint, stale ? "stale" : "hit", entry.Model);
+        metrics.Saved(client, entry);
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            ChatCacheLog.Hit(logger, client, ChatCacheMetrics.EndpointTag(entry.Endpoint), entry.KeyFingerprint, age.TotalSeconds, stale ? " (stale)" : string.Empty);
+        }
+
         return _onHit is null ? default : _onHit(args);
     }
 
-    public void Collapsed(ResilienceContext context, HttpRequestMessage request, string keyFingerprint) =>
-        telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Collapsed), context, new OnChatCacheMissArguments(context, request, keyFingerprint));
-
-    public ValueTask MissAsync(ResilienceContext context, HttpRequestMessage request, string keyFingerprint)
+    public void Collapsed(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, CacheEntry? shared)
     {
-        var args = new OnChatCacheMissArguments(context, request, keyFingerprint);
+        string fingerprint = identity.Key.Fingerprint;
+        telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Collapsed), context, new OnChatCacheMissArguments(context, request, fingerprint));
+        metrics.Request(client, identity.Endpoint, "collapsed", shared?.Model);
+        if (shared is not null)
+        {
+            metrics.Saved(client, shared);
+        }
+
+        ChatCacheLog.Collapsed(logger, client, ChatCacheMetrics.EndpointTag(identity.Endpoint), fingerprint);
+    }
+
+    public ValueTask MissAsync(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, string forward)
+    {
+        string fingerprint = identity.Key.Fingerprint;
+        var args = new OnChatCacheMissArguments(context, request, fingerprint);
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Miss), context, args);
+        metrics.Request(client, identity.Endpoint, "miss", null);
+        ChatCacheLog.Miss(logger, client, ChatCacheMetrics.EndpointTag(identity.Endpoint), fingerprint, forward);
+        if (identity.Explanation is { } explanation)
+        {
+            ChatCacheLog.MissExplained(logger, client, forward, explanation.ToString());
+        }
+
         return _onMiss is null ? default : _onMiss(args);
     }
 
-    public ValueTask StoredAsync(ResilienceContext context, HttpRequestMessage request, int bodyLength, string keyFingerprint)
+    /// <summary>A request the cache stepped aside for: <c>bypass</c> (disabled, not an LLM call) or <c>uncacheable</c>.</summary>
+    public void Bypassed(RequestIdentity identity, string detail)
+    {
+        bool uncacheable = identity.Verdict is not (RequestVerdict.NotCacheable or RequestVerdict.Cacheable);
+        metrics.Request(client, identity.Endpoint, uncacheable ? "uncacheable" : "bypass", null);
+        ChatCacheLog.Bypassed(logger, client, detail);
+    }
+
+    public ValueTask StoredAsync(ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, string? model, int bodyLength, string keyFingerprint)
     {
         var args = new OnChatCacheStoredArguments(context, request, bodyLength, keyFingerprint);
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Stored), context, args);
+        metrics.Stored(client, endpoint, model);
+        ChatCacheLog.Stored(logger, client, ChatCacheMetrics.EndpointTag(endpoint), keyFingerprint, bodyLength);
         return _onStored is null ? default : _onStored(args);
     }
 
-    public ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, ChatCacheNotStoredReason reason, string keyFingerprint)
+    public ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, ChatCacheNotStoredReason reason, string keyFingerprint)
     {
         var args = new OnChatCacheNotStoredArguments(context, request, reason, keyFingerprint);
-        var severity = reason is ChatCacheNotStoredReason.StoreFailed ? ResilienceEventSeverity.Warning : ResilienceEventSeverity.Information;
-        telemetry.Report(new ResilienceEvent(severity, ChatCacheEvents.NotStored), context, args);
+        bool storeFailed = reason is ChatCacheNotStoredReason.StoreFailed;
+        telemetry.Report(new ResilienceEvent(storeFailed ? ResilienceEventSeverity.Warning : ResilienceEventSeverity.Information, storeFailed ? ChatCacheEvents.StoreError : ChatCacheEvents.NotStored), context, args);
+        metrics.NotStored(client, endpoint, reason);
+        if (storeFailed)
+        {
+            ChatCacheLog.StoreFailed(logger, client, keyFingerprint);
+        }
+        else
+        {
+            ChatCacheLog.NotStored(logger, client, ChatCacheMetrics.EndpointTag(endpoint), keyFingerprint, ChatCacheMetrics.ReasonTag(reason));
+        }
+
         return _onNotStored is null ? default : _onNotStored(args);
     }
 

@@ -9,4 +9,5 @@ internal static class ChatCacheEvents
     public const string Collapsed = "ChatCacheCollapsed";
     public const string Stored = "ChatCacheStored";
     public const string NotStored = "ChatCacheNotStored";
+    public const string StoreError = "ChatCacheStoreError";
 }

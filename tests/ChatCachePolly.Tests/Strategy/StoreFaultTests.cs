@@ -38,6 +38,18 @@ public sealed class StoreFaultTests
         Assert.Equal([reason], reasons);
     }
 
+    /// <summary>A store whose reads find nothing and whose writes fail.</summary>
+    internal sealed class FailingWrites : IChatCacheStore
+    {
+        public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => default;
+
+        public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken) => new(StoreWriteResult.Failed);
+
+        public ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken) => new(false);
+
+        public ValueTask ClearAsync(CancellationToken cancellationToken) => default;
+    }
+
     /// <summary>A store that fails: throws on reads, and refuses or throws on writes.</summary>
     private sealed class FaultyStore(bool throwOnGet, StoreWriteResult? writeResult) : IChatCacheStore
     {

@@ -2,7 +2,11 @@ using System.Net;
 using System.Text;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.Storage;
+using System.Diagnostics.Metrics;
 using ChatCachePolly.Strategy;
+using ChatCachePolly.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
@@ -20,7 +24,9 @@ internal sealed class CacheHarness : IDisposable
     private readonly HttpMessageInvoker _mockInvoker;
     private int _upstreamCalls;
 
-    private CacheHarness(ChatCacheStrategyOptions options, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner, FakeTimeProvider? time, IChatCacheStore? store = null)
+    public const string ClientName = "test-client";
+
+    private CacheHarness(ChatCacheStrategyOptions options, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner, FakeTimeProvider? time, IChatCacheStore? store, IMeterFactory? meterFactory, ILogger? logger, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? configureBuilder)
     {
         Time = time ?? new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         // MockHttp serves the responses; a probe in front of it counts calls, records bodies and lets a test throw (MockHttp 7.1
@@ -40,8 +46,14 @@ internal sealed class CacheHarness : IDisposable
         });
         // Built as AddChatCache(options) builds it, but with the store and flights in reach of the tests.
         Store = store ?? new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, Time, options.StaleRetention);
-        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = Time }
-            .AddStrategy(context => new ChatCacheResilienceStrategy(options, Store, Flights, options.Partition ?? string.Empty, Time, context.Telemetry), options);
+        var metrics = ChatCacheMetrics.For(meterFactory);
+        metrics.Track(Store, ClientName);
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = Time };
+        configureBuilder?.Invoke(builder);
+        builder.AddStrategy(
+            context => new ChatCacheResilienceStrategy(
+                options, Store, Flights, options.Partition ?? string.Empty, Time, new ChatCacheEventReporter(context.Telemetry, options, metrics, logger ?? NullLogger.Instance, ClientName)),
+            options);
         addInner?.Invoke(builder);
         Pipeline = builder.Build();
         Client = new HttpClient(new ResilienceHandler(Pipeline) { InnerHandler = probe });
@@ -69,8 +81,15 @@ internal sealed class CacheHarness : IDisposable
     /// <summary>Gets or sets an asynchronous, cancellation-aware upstream that may throw (default: null, MockHttp with <see cref="Responder"/>).</summary>
     public Func<HttpRequestMessage, CancellationToken, Task<HttpResponseMessage>>? AsyncResponder { get; set; }
 
-    public static CacheHarness Create(ChatCacheStrategyOptions? options = null, Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner = null, FakeTimeProvider? time = null, IChatCacheStore? store = null) =>
-        new(options ?? new ChatCacheStrategyOptions(), addInner, time, store);
+    public static CacheHarness Create(
+        ChatCacheStrategyOptions? options = null,
+        Action<ResiliencePipelineBuilder<HttpResponseMessage>>? addInner = null,
+        FakeTimeProvider? time = null,
+        IChatCacheStore? store = null,
+        IMeterFactory? meterFactory = null,
+        ILogger? logger = null,
+        Action<ResiliencePipelineBuilder<HttpResponseMessage>>? configureBuilder = null) =>
+        new(options ?? new ChatCacheStrategyOptions(), addInner, time, store, meterFactory, logger, configureBuilder);
 
     /// <summary>Waits (by condition, not by time) until <paramref name="followers"/> callers wait on the flight in progress.</summary>
     public async Task WaitForFollowersAsync(int followers)

@@ -1,0 +1,93 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace ChatCachePolly.Keys;
+
+/// <summary>
+/// What went into a request's key, part by part, as short non-reversible fingerprints: compare two of these (from logs) to see
+/// which part made two requests different. Never contains a secret, a raw credential or a body.
+/// </summary>
+/// <param name="Key">The key's fingerprint (the <c>key=</c> of <c>Cache-Status</c>).</param>
+/// <param name="Method">The HTTP method.</param>
+/// <param name="Endpoint">Scheme, host, port and path (no query values, no user info).</param>
+/// <param name="Query">A fingerprint of the query string (Azure's <c>api-version</c> lives there), or <c>none</c>.</param>
+/// <param name="Tenant">A fingerprint of the credential and organization/project headers, or <c>none</c>.</param>
+/// <param name="Partition">A fingerprint of the partition.</param>
+/// <param name="Body">A fingerprint of the canonical body.</param>
+/// <param name="IgnoredFields">The top-level body fields that were present and left out of the key.</param>
+internal sealed record KeyExplanation(string Key, string Method, string Endpoint, string Query, string Tenant, string Partition, string Body, string IgnoredFields)
+{
+    public override string ToString() =>
+        $"key={Key} method={Method} endpoint={Endpoint} query={Query} tenant={Tenant} partition={Partition} body={Body} ignored=[{IgnoredFields}]";
+
+    /// <summary>Explains a key computed by <see cref="RequestKeyBuilder"/> (diagnostics only: hashes each part separately).</summary>
+    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, IgnoredMembers ignored, ChatCacheKey key)
+    {
+        var uri = request.RequestUri!;
+        string endpoint = $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{uri.AbsolutePath}";
+        string query = string.IsNullOrEmpty(uri.Query) ? "none" : Fingerprint(Encoding.UTF8.GetBytes(uri.Query));
+
+        var tenant = new StringBuilder();
+        foreach (string name in RequestKeyBuilder.TenantHeaders)
+        {
+            if (request.Headers.NonValidated.TryGetValues(name, out var values))
+            {
+                tenant.Append(name).Append('=').Append(values.ToString()).Append('\n');
+            }
+        }
+
+        var canonical = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
+        string bodyPart = CanonicalJson.TryWrite(body, ignored, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
+        canonical.Clear();
+
+        return new KeyExplanation(
+            key.Fingerprint,
+            request.Method.Method,
+            endpoint,
+            query,
+            tenant.Length == 0 ? "none" : Fingerprint(Encoding.UTF8.GetBytes(tenant.ToString())),
+            Fingerprint(Encoding.UTF8.GetBytes(partition)),
+            bodyPart,
+            string.Join(',', IgnoredPresent(body, ignored)));
+    }
+
+    private static string Fingerprint(ReadOnlySpan<byte> bytes)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(bytes, hash);
+        return Convert.ToHexStringLower(hash[..6]);
+    }
+
+    private static List<string> IgnoredPresent(ReadOnlySpan<byte> body, IgnoredMembers ignored)
+    {
+        var present = new List<string>();
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return present;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = reader.GetString()!;
+                if (ignored.Contains(Encoding.UTF8.GetBytes(name)))
+                {
+                    present.Add(name);
+                }
+
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+            // Diagnostics of an invalid body list what they could read.
+        }
+
+        return present;
+    }
+}

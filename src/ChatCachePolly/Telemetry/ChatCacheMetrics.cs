@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using ChatCachePolly.Keys;
+using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Distributed;
+
+namespace ChatCachePolly.Telemetry;
+
+/// <summary>
+/// The cache's instruments, on one <see cref="Meter"/> named <see cref="MeterName"/> (OpenTelemetry naming). Tags are the client
+/// name, the endpoint kind, the result or reason, and the model - never a secret, a partition value or a full key.
+/// </summary>
+/// <remarks>
+/// Recording is guarded by <see cref="Instrument.Enabled"/>: with no listener a hit pays a field read, and the tags live in a
+/// stack-only <see cref="TagList"/>.
+/// </remarks>
+internal sealed class ChatCacheMetrics
+{
+    /// <summary>The meter name, to subscribe with OpenTelemetry (<c>AddMeter("ChatCachePolly")</c>) or <c>dotnet-counters</c>.</summary>
+    public const string MeterName = "ChatCachePolly";
+
+    private static readonly ChatCacheMetrics Shared = new(new Meter(MeterName, Version));
+    private static readonly ConditionalWeakTable<IMeterFactory, ChatCacheMetrics> ByFactory = [];
+
+    private readonly ConditionalWeakTable<IChatCacheStore, string> _stores = [];
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _stored;
+    private readonly Counter<long> _notStored;
+    private readonly Histogram<double> _lookupDuration;
+    private readonly Counter<long> _tokensSaved;
+    private readonly Counter<double> _upstreamTimeSaved;
+
+    private ChatCacheMetrics(Meter meter)
+    {
+        Meter = meter;
+        _requests = meter.CreateCounter<long>("chatcache.requests", "{request}", "Requests through the chat cache, by result: hit, stale, collapsed, miss, bypass, uncacheable.");
+        _stored = meter.CreateCounter<long>("chatcache.stores", "{entry}", "Responses stored.");
+        _notStored = meter.CreateCounter<long>("chatcache.not_stored", "{response}", "Outcomes of cacheable requests that were not stored, by reason.");
+        _lookupDuration = meter.CreateHistogram<double>("chatcache.lookup.duration", "s", "Time to look a request up in the store.");
+        _tokensSaved = meter.CreateCounter<long>("chatcache.tokens_saved", "{token}", "Tokens not paid for: the usage of the original response of every served hit, by token type.");
+        _upstreamTimeSaved = meter.CreateCounter<double>("chatcache.upstream_time_saved", "s", "Upstream time not waited for: the original latency of every served hit.");
+        meter.CreateObservableUpDownCounter("chatcache.entries", ObserveEntries, "{entry}", "Entries held by the in-memory stores.");
+        meter.CreateObservableUpDownCounter("chatcache.bytes", ObserveBytes, "By", "Bytes held by the in-memory stores.");
+        meter.CreateObservableCounter("chatcache.evictions", ObserveEvictions, "{entry}", "Entries evicted from the in-memory stores to make room.");
+        meter.CreateObservableCounter("chatcache.store.errors", ObserveStoreErrors, "{error}", "Distributed store calls that failed or timed out (the request went on without the cache).");
+    }
+
+    public Meter Meter { get; }
+
+    private static string Version => typeof(ChatCacheMetrics).Assembly.GetName().Version?.ToString() ?? "0.0.0";
+
+    /// <summary>The metrics of an application: its <see cref="IMeterFactory"/>'s meter when it has one, else a shared static meter.</summary>
+    public static ChatCacheMetrics For(IMeterFactory? factory) =>
+        factory is null ? Shared : ByFactory.GetValue(factory, static f => new ChatCacheMetrics(f.Create(new MeterOptions(MeterName) { Version = Version })));
+
+    /// <summary>Makes a store's size and errors observable under <paramref name="client"/>.</summary>
+    public void Track(IChatCacheStore store, string client) => _stores.AddOrUpdate(store, client);
+
+    public bool LookupEnabled => _lookupDuration.Enabled;
+
+    public void Request(string client, EndpointKind endpoint, string result, string? model)
+    {
+        if (!_requests.Enabled)
+        {
+            return;
+        }
+
+        var tags = new TagList { { "chatcache.client", client }, { "chatcache.endpoint", EndpointTag(endpoint) }, { "chatcache.result", result } };
+        if (model is not null)
+        {
+            tags.Add("gen_ai.response.model", model);
+        }
+
+        _requests.Add(1, tags);
+    }
+
+    public void Lookup(string client, EndpointKind endpoint, TimeSpan elapsed) =>
+        _lookupDuration.Record(elapsed.TotalSeconds, new TagList { { "chatcache.client", client }, { "chatcache.endpoint", EndpointTag(endpoint) } });
+
+    public void Stored(string client, EndpointKind endpoint, string? model)
+    {
+        if (_stored.Enabled)
+        {
+            _stored.Add(1, Tags(client, endpoint, model));
+        }
+    }
+
+    public void NotStored(string client, EndpointKind endpoint, ChatCacheNotStoredReason reason)
+    {
+        if (_notStored.Enabled)
+        {
+            _notStored.Add(1, new TagList { { "chatcache.client", client }, { "chatcache.endpoint", EndpointTag(endpoint) }, { "chatcache.reason", ReasonTag(reason) } });
+        }
+    }
+
+    /// <summary>What a served entry saved: its original token usage and upstream latency.</summary>
+    public void Saved(string client, CacheEntry entry)
+    {
+        if (_tokensSaved.Enabled)
+        {
+            if (entry.Usage.InputTokens > 0)
+            {
+                var tags = Tags(client, entry.Endpoint, entry.Model);
+                tags.Add("gen_ai.token.type", "input");
+                _tokensSaved.Add(entry.Usage.InputTokens, tags);
+            }
+
+            if (entry.Usage.OutputTokens > 0)
+            {
+                var tags = Tags(client, entry.Endpoint, entry.Model);
+                tags.Add("gen_ai.token.type", "output");
+                _tokensSaved.Add(entry.Usage.OutputTokens, tags);
+            }
+        }
+
+        if (_upstreamTimeSaved.Enabled)
+        {
+            _upstreamTimeSaved.Add(entry.OriginalLatency.TotalSeconds, Tags(client, entry.Endpoint, entry.Model));
+        }
+    }
+
+    internal static string EndpointTag(EndpointKind endpoint) => endpoint switch
+    {
+        EndpointKind.Completions => "completions",
+        EndpointKind.Embeddings => "embeddings",
+        EndpointKind.Responses => "responses",
+        _ => "chat_completions",
+    };
+
+    internal static string ReasonTag(ChatCacheNotStoredReason reason) => reason switch
+    {
+        ChatCacheNotStoredReason.Exception => "exception",
+        ChatCacheNotStoredReason.UnsuccessfulStatus => "status",
+        ChatCacheNotStoredReason.NoStoreRequested => "no_store",
+        ChatCacheNotStoredReason.ResponseTooLarge => "response_too_large",
+        ChatCacheNotStoredReason.IncompleteBody => "incomplete",
+        ChatCacheNotStoredReason.ErrorPayload => "error_payload",
+        ChatCacheNotStoredReason.Truncated => "truncated",
+        ChatCacheNotStoredReason.Vetoed => "vetoed",
+        ChatCacheNotStoredReason.EntryTooLarge => "entry_too_large",
+        _ => "store_failed",
+    };
+
+    private static TagList Tags(string client, EndpointKind endpoint, string? model)
+    {
+        var tags = new TagList { { "chatcache.client", client }, { "chatcache.endpoint", EndpointTag(endpoint) } };
+        if (model is not null)
+        {
+            tags.Add("gen_ai.response.model", model);
+        }
+
+        return tags;
+    }
+
+    private IEnumerable<Measurement<long>> ObserveEntries() => ObserveMemory(static store => store.Count);
+
+    private IEnumerable<Measurement<long>> ObserveBytes() => ObserveMemory(static store => store.Bytes);
+
+    private IEnumerable<Measurement<long>> ObserveEvictions() => ObserveMemory(static store => store.Evictions);
+
+    private IEnumerable<Measurement<long>> ObserveMemory(Func<MemoryChatCacheStore, long> read)
+    {
+        foreach (var (store, client) in _stores)
+        {
+            var memory = store as MemoryChatCacheStore ?? (store as TieredChatCacheStore)?.Memory as MemoryChatCacheStore;
+            if (memory is not null)
+            {
+                yield return new Measurement<long>(read(memory), new KeyValuePair<string, object?>("chatcache.client", client));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveStoreErrors()
+    {
+        foreach (var (store, client) in _stores)
+        {
+            var distributed = store as DistributedChatCacheStore ?? (store as TieredChatCacheStore)?.Distributed as DistributedChatCacheStore;
+            if (distributed is not null)
+            {
+                yield return new Measurement<long>(distributed.Failures + distributed.Timeouts, new KeyValuePair<string, object?>("chatcache.client", client));
+            }
+        }
+    }
+}
