@@ -38,6 +38,7 @@ Console.WriteLine(loopback is null
 
 // The one-liner: a named HttpClient with the cache first in its pipeline, and OpenAI clients bound to it.
 // The probe only reads the Cache-Status header of each answer for the table below.
+using var metrics = new CacheMeterReader();
 var probe = new CacheStatusProbe();
 var services = new ServiceCollection();
 services.AddChatCachedOpenAI("openai", options =>
@@ -72,7 +73,7 @@ await tour.StepAsync("IChatClient", "IChatClient: the same question", () => chat
 await tour.StepAsync("refresh", "chat with Cache-Control: no-cache", () => AskFreshAsync(question));
 await tour.StepAsync("after refresh", "chat: the same question", () => chat.CompleteChatAsync(messages, options));
 
-tour.PrintSummary(loopback?.RequestCount);
+Tour.PrintSummary(metrics, loopback?.RequestCount, tour.Calls);
 return 0;
 
 // A streamed answer, read to the end.

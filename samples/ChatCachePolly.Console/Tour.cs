@@ -54,46 +54,25 @@ public sealed class Tour(CacheStatusProbe probe)
         Console.WriteLine($"{row.Number,2}  {row.Step,-13}  {Clip(row.Request, 52),-52}  {Shorten(row.Status),-18}  {row.Milliseconds,6:F0}");
     }
 
-    public void PrintSummary(int? upstreamRequests)
+    /// <summary>Prints the summary from the cache's own metrics (see <see cref="CacheMeterReader"/>).</summary>
+    public static void PrintSummary(CacheMeterReader metrics, int? upstreamRequests, int calls)
     {
-        // Time saved: for every hit, the latency its entry cost when it was fetched (the miss or refresh that stored it).
-        var fetchedIn = new Dictionary<string, double>(StringComparer.Ordinal);
-        double saved = 0;
-        int hits = 0;
-        int misses = 0;
-        int bypasses = 0;
-        foreach (var row in _rows)
-        {
-            if (row.Status.Contains("; hit;", StringComparison.Ordinal))
-            {
-                hits++;
-                saved += fetchedIn.GetValueOrDefault(row.Key);
-            }
-            else if (row.Status.Contains("fwd=bypass", StringComparison.Ordinal))
-            {
-                bypasses++;
-            }
-            else
-            {
-                misses++;
-                if (row.Status.Contains("; stored", StringComparison.Ordinal))
-                {
-                    fetchedIn[row.Key] = row.Milliseconds;
-                }
-            }
-        }
-
+        ArgumentNullException.ThrowIfNull(metrics);
+        double Requests(string result) => metrics.Total("chatcache.requests", "chatcache.result", result);
+        double hits = Requests("hit") + Requests("stale") + Requests("collapsed");
         Console.WriteLine();
-        Console.WriteLine($"hits {hits}, misses {misses} (refreshes included), passed through {bypasses}");
-        Console.WriteLine(upstreamRequests is int count
-            ? $"upstream requests (loopback counter): {count} for {_rows.Count} calls"
-            : $"upstream requests: {misses + bypasses} for {_rows.Count} calls");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"time saved: {saved:F0} ms (what the hits' entries took to fetch upstream)"));
-        if (_rows.Exists(r => r.Status.Contains("detail=stream", StringComparison.Ordinal)))
+        Console.WriteLine("From the ChatCachePolly meter (what OpenTelemetry or dotnet-counters shows):");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  requests: {hits:F0} hits, {Requests("miss"):F0} misses, {Requests("bypass") + Requests("uncacheable"):F0} passed through; hit rate {(hits + Requests("miss") == 0 ? 0 : hits / (hits + Requests("miss"))):P0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  stored: {metrics.Total("chatcache.stores"):F0} responses"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  tokens saved: {metrics.Total("chatcache.tokens_saved", "gen_ai.token.type", "input"):F0} input, {metrics.Total("chatcache.tokens_saved", "gen_ai.token.type", "output"):F0} output"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upstream time saved: {metrics.Total("chatcache.upstream_time_saved"):F2} s"));
+        if (upstreamRequests is int served)
         {
-            Console.WriteLine("Streamed requests pass through uncached (bypass (stream)) until streamed responses are cached.");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upstream requests (loopback counter): {served} for {calls} calls"));
         }
     }
+
+    public int Calls => _rows.Count;
 
     private static string Shorten(string status)
     {
