@@ -1,3 +1,4 @@
+using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 
 namespace ChatCachePolly.Storage;

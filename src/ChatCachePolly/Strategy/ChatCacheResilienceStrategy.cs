@@ -157,7 +157,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             var flight = _flights.Join(identity.Key, out bool leader);
             if (leader)
             {
-                var outcome = await LeadAsync(callback, context, state, request, endpoint, identity, forward, directives, flight).ConfigureAwait(capture);
+                var outcome = await LeadAsync(callback, context, state, request, identity, forward, directives, flight).ConfigureAwait(capture);
                 return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
             }
 
@@ -253,7 +253,6 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         ResilienceContext context,
         TState state,
         HttpRequestMessage request,
-        EndpointKind endpoint,
         RequestIdentity identity,
         string forward,
         CacheDirectives directives,
@@ -263,7 +262,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         bool published = false;
         try
         {
-            var (outcome, result, isPublished) = await MissAsync(callback, context, state, request, endpoint, identity, forward, directives, flight).ConfigureAwait(context.ContinueOnCapturedContext);
+            var (outcome, result, isPublished) = await MissAsync(callback, context, state, request, identity, forward, directives, flight).ConfigureAwait(context.ContinueOnCapturedContext);
             shared = result;
             published = isPublished;
             return outcome;
@@ -282,13 +281,13 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         ResilienceContext context,
         TState state,
         HttpRequestMessage request,
-        EndpointKind endpoint,
         RequestIdentity identity,
         string forward,
         CacheDirectives directives,
         Flight flight)
     {
         bool capture = context.ContinueOnCapturedContext;
+        var endpoint = identity.Endpoint;
         var key = identity.Key;
         string fingerprint = key.Fingerprint;
         await _events.MissAsync(context, request, identity, forward).ConfigureAwait(capture);
@@ -558,7 +557,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             refreshContext.SetRequestMessage(copy);
             try
             {
-                var outcome = await LeadAsync(callback, refreshContext, state, copy, identity.Endpoint, identity, "stale", default, flight).ConfigureAwait(false);
+                var outcome = await LeadAsync(callback, refreshContext, state, copy, identity, "stale", default, flight).ConfigureAwait(false);
                 if (outcome.Result is { } response)
                 {
                     // A streamed refresh is stored when its stream completes: read it through.

@@ -1,6 +1,6 @@
 using ChatCachePolly.Keys;
 
-namespace ChatCachePolly;
+namespace ChatCachePolly.Http;
 
 /// <summary>
 /// <c>Cache-Status</c> response header values (RFC 9211). Every response that passed through the strategy carries one:
