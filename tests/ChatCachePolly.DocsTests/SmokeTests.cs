@@ -111,6 +111,7 @@ public sealed class SmokeTests
             {
                 var services = new ServiceCollection();
                 services.AddSingleton<IConfiguration>(configuration);
+                services.AddDistributedMemoryCache(); // for the examples that choose a distributed store
                 services.AddChatCacheOptions(client.Key)
                     .BindConfiguration("ChatCache:" + client.Key, binder => binder.ErrorOnUnknownConfiguration = true);
                 using var provider = services.BuildServiceProvider();
