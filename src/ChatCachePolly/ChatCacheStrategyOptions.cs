@@ -109,8 +109,11 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// Gets or sets the cache partition. Entries are only ever shared inside one partition.
     /// </summary>
     /// <value>
-    /// Defaults to <see langword="null"/>: with <c>AddChatCache(context)</c> the partition is the named HttpClient's name, so two
-    /// named clients never share entries; give two clients the same partition to share them on purpose.
+    /// Defaults to <see langword="null"/>: with <c>AddChatCache(context)</c> the partition is the name of the client's options -
+    /// the named HttpClient's name when <see cref="ChatCacheStrategyOptions"/> are registered under it (for example with
+    /// <c>AddChatCacheOptions(name)</c> or <c>Configure&lt;ChatCacheStrategyOptions&gt;(name, ...)</c>), otherwise the
+    /// resilience pipeline's name - so two named clients never share entries. Give two clients the same partition to share them
+    /// on purpose.
     /// </value>
     [StringLength(256)]
     public string? Partition { get; set; }

@@ -21,7 +21,11 @@ public interface IChatCacheInvalidator
     /// <returns>A task that completes when the partition is empty.</returns>
     ValueTask ClearAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Removes every entry of every partition of this application.</summary>
+    /// <summary>
+    /// Removes every entry of every partition this application instance has used since it started (in-memory stores, and the
+    /// distributed partitions it has opened). Partitions of a shared distributed store that this instance never used are not
+    /// touched: clear them through a client of that partition.
+    /// </summary>
     /// <param name="cancellationToken">The cancellation token.</param>
     /// <returns>A task that completes when every partition is empty.</returns>
     ValueTask ClearAllAsync(CancellationToken cancellationToken = default);

@@ -51,21 +51,21 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
                     else if (directive.StartsWith("max-age=", StringComparison.OrdinalIgnoreCase)
                         && TryParseSeconds(directive["max-age=".Length..], out var seconds))
                     {
-                        maxAge = maxAge is TimeSpan existing && existing < seconds ? existing : seconds;
+                        maxAge = Stricter(maxAge, seconds);
                     }
                     else if (directive.Equals("max-stale", StringComparison.OrdinalIgnoreCase))
                     {
-                        maxStale = TimeSpan.MaxValue;
+                        maxStale = Stricter(maxStale, TimeSpan.MaxValue);
                     }
                     else if (directive.StartsWith("max-stale=", StringComparison.OrdinalIgnoreCase)
                         && TryParseSeconds(directive["max-stale=".Length..], out var stale))
                     {
-                        maxStale = stale;
+                        maxStale = Stricter(maxStale, stale);
                     }
                     else if (directive.StartsWith("stale-if-error=", StringComparison.OrdinalIgnoreCase)
                         && TryParseSeconds(directive["stale-if-error=".Length..], out var ifError))
                     {
-                        staleIfError = ifError;
+                        staleIfError = Stricter(staleIfError, ifError);
                     }
                 }
             }
@@ -73,6 +73,9 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
 
         return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached, maxStale, staleIfError);
     }
+
+    /// <summary>When the header and <see cref="ChatCacheControl"/> both set a limit, the smaller one (the stricter) wins.</summary>
+    private static TimeSpan Stricter(TimeSpan? current, TimeSpan candidate) => current is TimeSpan existing && existing < candidate ? existing : candidate;
 
     private static bool TryParseSeconds(ReadOnlySpan<char> text, out TimeSpan value)
     {

@@ -137,7 +137,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
                     if (staleness < _staleWhileRevalidate)
                     {
-                        StartRevalidation(callback, state, request, identity, context);
+                        // only-if-cached promises no network; no-store forbids storing what the refresh would fetch.
+                        if (!directives.OnlyIfCached && !directives.NoStore)
+                        {
+                            StartRevalidation(callback, state, request, identity, context);
+                        }
+
                         return await ServeAsync(cached, request, context, now, stale: "stale-while-revalidate").ConfigureAwait(capture);
                     }
                 }

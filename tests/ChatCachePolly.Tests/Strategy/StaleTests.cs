@@ -200,3 +200,41 @@ public sealed class StaleTests
         }
     }
 }
+
+public sealed class StaleDirectiveTests
+{
+    [Theory]
+    [InlineData("only-if-cached")]
+    [InlineData("no-store")]
+    public async Task A_stale_while_revalidate_hit_never_refreshes_for_a_request_that_forbids_it(string directive)
+    {
+        var options = new ChatCacheStrategyOptions { TimeToLive = TimeSpan.FromMinutes(1), StaleWhileRevalidate = TimeSpan.FromHours(1) };
+        using var harness = CacheHarness.Create(options);
+        (await harness.PostChatAsync()).Dispose();
+        harness.Time.Advance(TimeSpan.FromMinutes(5));
+
+        var request = CacheHarness.ChatRequest();
+        request.Headers.TryAddWithoutValidation("Cache-Control", directive);
+        using var stale = await harness.SendAsync(request);
+
+        Assert.Contains("detail=stale-while-revalidate", stale.CacheStatus());
+        Assert.Equal(0, harness.Flights.Count); // no refresh was started
+        Assert.Equal(1, harness.UpstreamCalls);
+    }
+
+    [Fact]
+    public async Task Header_and_code_limits_combine_to_the_stricter_one()
+    {
+        using var harness = CacheHarness.Create(new ChatCacheStrategyOptions { TimeToLive = TimeSpan.FromMinutes(1) });
+        (await harness.PostChatAsync()).Dispose();
+        harness.Time.Advance(TimeSpan.FromMinutes(11)); // 10 minutes stale
+
+        // The code allows 5 minutes of staleness; a bare max-stale header (any staleness) must not loosen it.
+        var request = CacheHarness.ChatRequest().SetChatCacheControl(new ChatCacheControl { MaxStale = TimeSpan.FromMinutes(5) });
+        request.Headers.TryAddWithoutValidation("Cache-Control", "max-stale");
+        using var response = await harness.SendAsync(request);
+
+        Assert.Contains("fwd=stale", response.CacheStatus());
+        Assert.Equal(2, harness.UpstreamCalls);
+    }
+}
