@@ -151,6 +151,15 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     [CacheablePaths]
     public IList<string>? CacheablePaths { get; set; }
 
+    /// <summary>
+    /// Gets or sets extra request headers whose values are part of the cache key, next to the built-in tenant headers
+    /// (<c>Authorization</c>, <c>api-key</c>, <c>OpenAI-Organization</c>, <c>OpenAI-Project</c>). Add the header a gateway or a
+    /// compatible server authenticates or routes tenants by (for example <c>x-api-key</c>), so that its tenants never share
+    /// entries. Values are only ever hashed.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/> (none).</value>
+    public IList<string>? AdditionalKeyHeaders { get; set; }
+
     /// <summary>Gets or sets the top-level request body fields that are left out of the cache key.</summary>
     /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultIgnoredBodyFields"/>. Setting a list replaces the defaults.</value>
     [IgnorableBodyFields]

@@ -23,14 +23,15 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         $"key={Key} method={Method} endpoint={Endpoint} query={Query} tenant={Tenant} partition={Partition} body={Body} ignored=[{IgnoredFields}]";
 
     /// <summary>Explains a key computed by <see cref="RequestKeyBuilder"/> (diagnostics only: hashes each part separately).</summary>
-    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, IgnoredMembers ignored, ChatCacheKey key)
+    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, RequestKeyBuilder keyBuilder, ChatCacheKey key)
     {
         var uri = request.RequestUri!;
         string endpoint = $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{uri.AbsolutePath}";
         string query = string.IsNullOrEmpty(uri.Query) ? "none" : Fingerprint(Encoding.UTF8.GetBytes(uri.Query));
 
         var tenant = new StringBuilder();
-        foreach (string name in RequestKeyBuilder.TenantHeaders)
+        var ignored = keyBuilder.Ignored;
+        foreach (string name in RequestKeyBuilder.TenantHeaders.Concat(keyBuilder.AdditionalHeaders))
         {
             if (request.Headers.NonValidated.TryGetValues(name, out var values))
             {

@@ -35,7 +35,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 {
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
-        new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields)),
+        new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields), options.AdditionalKeyHeaders),
         partition,
         options.MaxRequestBodyBytes,
         options.ExplainMisses);
@@ -74,7 +74,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             }
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
-            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder.Ignored, key) : null;
+            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder, key) : null;
             return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation);
         }
         finally

@@ -34,15 +34,24 @@ internal sealed class RequestKeyBuilder
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
-    /// <summary>Creates a builder that leaves <paramref name="ignored"/> root members out of the key.</summary>
-    public RequestKeyBuilder(IgnoredMembers ignored)
+    /// <summary>
+    /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
+    /// <paramref name="additionalHeaders"/> (for example a gateway's own credential header) to the tenant part of the key.
+    /// </summary>
+    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null)
     {
         ArgumentNullException.ThrowIfNull(ignored);
         Ignored = ignored;
+        AdditionalHeaders = additionalHeaders is null
+            ? []
+            : [.. additionalHeaders.Select(static h => h.Trim().ToLowerInvariant()).Where(h => h.Length > 0 && Array.IndexOf(TenantHeaders, h) < 0).Distinct(StringComparer.Ordinal)];
     }
 
     /// <summary>Root body members left out of the key.</summary>
     public IgnoredMembers Ignored { get; }
+
+    /// <summary>Extra request headers whose values are part of the key (lower-case), after the built-in tenant headers.</summary>
+    public string[] AdditionalHeaders { get; }
 
     /// <summary>
     /// Computes the key. Returns <see langword="false"/> (never throws) when the request is not cacheable:
@@ -79,23 +88,10 @@ internal sealed class RequestKeyBuilder
             WriteString(buffer, uri.Query);
 
             HttpHeadersNonValidated headers = request.Headers.NonValidated;
-            foreach (string name in TenantHeaders)
-            {
-                WriteString(buffer, name);
-                if (headers.TryGetValues(name, out HeaderStringValues values))
-                {
-                    WriteByte(buffer, Present);
-                    WriteInt32(buffer, values.Count);
-                    foreach (string value in values)
-                    {
-                        WriteString(buffer, value);
-                    }
-                }
-                else
-                {
-                    WriteByte(buffer, Absent);
-                }
-            }
+            WriteHeaders(buffer, headers, TenantHeaders);
+
+            // Configured extra headers follow; with none configured the preimage is exactly the default one.
+            WriteHeaders(buffer, headers, AdditionalHeaders);
 
             if (partition is null)
             {
@@ -129,6 +125,27 @@ internal sealed class RequestKeyBuilder
             {
                 // Do not leave credentials lying around in the pooled buffer longer than needed.
                 buffer.Clear();
+            }
+        }
+    }
+
+    private static void WriteHeaders(ArrayBufferWriter<byte> buffer, HttpHeadersNonValidated headers, string[] names)
+    {
+        foreach (string name in names)
+        {
+            WriteString(buffer, name);
+            if (headers.TryGetValues(name, out HeaderStringValues values))
+            {
+                WriteByte(buffer, Present);
+                WriteInt32(buffer, values.Count);
+                foreach (string value in values)
+                {
+                    WriteString(buffer, value);
+                }
+            }
+            else
+            {
+                WriteByte(buffer, Absent);
             }
         }
     }

@@ -182,3 +182,37 @@ public sealed class PublicBuilderTests
         Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus());
     }
 }
+
+public sealed class AdditionalKeyHeaderTests
+{
+    private static HttpRequestMessage WithGatewayKey(string value)
+    {
+        var request = CacheHarness.ChatRequest();
+        request.Headers.TryAddWithoutValidation("x-api-key", value);
+        return request;
+    }
+
+    [Fact]
+    public async Task A_configured_header_separates_tenants_that_share_every_built_in_header()
+    {
+        using var harness = CacheHarness.Create(new ChatCacheStrategyOptions { AdditionalKeyHeaders = ["X-Api-Key"] });
+
+        (await harness.SendAsync(WithGatewayKey("tenant-a"))).Dispose();
+        using var other = await harness.SendAsync(WithGatewayKey("tenant-b"));
+        using var same = await harness.SendAsync(WithGatewayKey("tenant-a"));
+
+        Assert.Contains("fwd=miss", other.CacheStatus());
+        Assert.Contains("hit", same.CacheStatus());
+    }
+
+    [Fact]
+    public async Task Without_configuration_other_headers_do_not_change_the_key()
+    {
+        using var harness = CacheHarness.Create();
+
+        (await harness.SendAsync(WithGatewayKey("tenant-a"))).Dispose();
+        using var other = await harness.SendAsync(WithGatewayKey("tenant-b"));
+
+        Assert.Contains("hit", other.CacheStatus());
+    }
+}
