@@ -1,0 +1,47 @@
+using System.Security.Cryptography;
+using BenchmarkDotNet.Attributes;
+using ChatCachePolly.Keys;
+
+namespace ChatCachePolly.Benchmarks;
+
+/// <summary>
+/// Target: key throughput at 1 MB ≥ 0.7× baseline D. Baseline D: one <see cref="SHA256.HashData(ReadOnlySpan{byte}, Span{byte})"/>
+/// over the raw request bytes. Ours: <see cref="RequestKeyBuilder.TryBuild"/> (UTF-8 validation, tokenizing, canonical
+/// re-encoding with sorted members, then SHA-256) over the same bytes and request.
+/// </summary>
+[MemoryDiagnoser]
+public class KeyBenchmarks
+{
+    private readonly byte[] _hash = new byte[32];
+    private byte[] _body = null!;
+    private HttpRequestMessage _request = null!;
+    private RequestKeyBuilder _builder = null!;
+
+    [Params(2 * 1024, 64 * 1024, 1024 * 1024)]
+    public int Size { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _body = Payloads.Request(Size);
+        _request = Payloads.NewRequest(_body);
+        _builder = new RequestKeyBuilder(IgnoredMembers.Default);
+        if (!_builder.TryBuild(_request, _body, string.Empty, out _, out _))
+        {
+            throw new InvalidOperationException("Body not keyable.");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _request.Dispose();
+
+    [Benchmark(Baseline = true, Description = "D: SHA256.HashData(raw body)")]
+    public int BaselineD_Sha256() => SHA256.HashData(_body, _hash);
+
+    [Benchmark(Description = "RequestKeyBuilder.TryBuild")]
+    public bool ChatCache_Key()
+    {
+        _builder.TryBuild(_request, _body, string.Empty, out ChatCacheKey key, out _);
+        return key != default;
+    }
+}
