@@ -23,7 +23,10 @@ public static class Chart
         var header = Split(lines[0]);
         int method = Array.IndexOf(header, "Method");
         int size = Array.IndexOf(header, "RequestSize");
-        int mean = Array.IndexOf(header, "Mean [ns]");
+        // Median when present (robust on a busy machine), else Mean.
+        int mean = Array.IndexOf(header, "Median [ns]");
+        string statistic = mean >= 0 ? "Median" : "Mean";
+        mean = mean >= 0 ? mean : Array.IndexOf(header, "Mean [ns]");
         int alloc = Array.FindIndex(header, h => h.StartsWith("Allocated", StringComparison.Ordinal));
         if (method < 0 || size < 0 || mean < 0)
         {
@@ -35,7 +38,8 @@ public static class Chart
         foreach (var line in lines.Skip(1).Where(l => l.Length > 0))
         {
             var cells = Split(line);
-            var points = series.TryGetValue(cells[method], out var p) ? p : series[cells[method]] = [];
+            string name = cells[method].Trim('\'');
+            var points = series.TryGetValue(name, out var p) ? p : series[name] = [];
             double allocated = alloc >= 0 && double.TryParse(cells[alloc].Replace(",", "", StringComparison.Ordinal), NumberStyles.Float, CultureInfo.InvariantCulture, out var a) ? a : double.NaN;
             points[int.Parse(cells[size], CultureInfo.InvariantCulture)] = (Number(cells[mean]) / 1000.0, allocated);
         }
@@ -57,7 +61,7 @@ public static class Chart
         plot.Axes.Bottom.SetTicks(xs, labels);
         plot.Title("ChatCachePolly: hit latency vs request size (~1 KB response)");
         plot.XLabel("Request body size");
-        plot.YLabel("Mean time per call (µs)");
+        plot.YLabel($"{statistic} time per call (µs)");
         plot.ShowLegend(Alignment.UpperLeft);
         plot.Axes.AutoScale();
         double top = series.Values.SelectMany(s => s.Values).Max(v => v.Us);
