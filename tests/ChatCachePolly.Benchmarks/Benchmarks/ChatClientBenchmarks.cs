@@ -52,6 +52,8 @@ public class ChatClientBenchmarks
         {
             throw new InvalidOperationException("The two clients disagree on the answer.");
         }
+
+        Warm.Jit(BaselineC_DistributedCachingChatClient_Hit, ChatCache_IChatClient_Hit, IChatClient_NoCache);
     }
 
     [GlobalCleanup]
@@ -115,6 +117,8 @@ public class OpenAISdkBenchmarks
         {
             throw new InvalidOperationException($"Expected an SDK hit, got Cache-Status: {status}");
         }
+
+        Warm.Jit(Sdk_NoCache, Sdk_ChatCache_Hit);
     }
 
     [GlobalCleanup]

@@ -25,6 +25,7 @@ public class ConcurrencyBenchmarks
         _baseline = Clients.Baseline(new CannedResponseHandler(response));
         _cached = Clients.Cached(new CannedResponseHandler(response));
         Warm.ChatCache(_cached, _body);
+        Warm.Jit(BaselineA_NoCache_64, ChatCache_Hit_64);
     }
 
     [GlobalCleanup]

@@ -28,6 +28,8 @@ public class MissBenchmarks
         {
             throw new InvalidOperationException($"Expected a stored miss, got Cache-Status: {status}");
         }
+
+        Warm.Jit(BaselineA_NoCache_Unique, ChatCache_MissAndStore);
     }
 
     [GlobalCleanup]

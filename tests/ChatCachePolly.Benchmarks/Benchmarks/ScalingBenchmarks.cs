@@ -21,6 +21,7 @@ public class RequestSizeScalingBenchmarks
         _baseline = Clients.Baseline(new CannedResponseHandler(response));
         _cached = Clients.Cached(new CannedResponseHandler(response));
         Warm.ChatCache(_cached, _body);
+        Warm.Jit(BaselineA_NoCache, ChatCache_Hit);
     }
 
     [GlobalCleanup]
@@ -60,6 +61,7 @@ public class ResponseSizeScalingBenchmarks
         _baseline = Clients.Baseline(new CannedResponseHandler(response));
         _cached = Clients.Cached(new CannedResponseHandler(response));
         Warm.ChatCache(_cached, _body);
+        Warm.Jit(BaselineA_NoCache, ChatCache_Hit, ChatCache_Hit_HeadersOnly);
     }
 
     [GlobalCleanup]
