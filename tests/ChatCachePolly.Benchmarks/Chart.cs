@@ -45,13 +45,14 @@ public static class Chart
         }
 
         int[] sizes = [.. series.Values.SelectMany(s => s.Keys).Distinct().Order()];
-        double[] xs = [.. Enumerable.Range(0, sizes.Length).Select(i => (double)i)];
+        // Log-log: a cost linear in request size is a straight line of slope 1.
+        double[] xs = [.. sizes.Select(s => Math.Log10(s))];
         string[] labels = [.. sizes.Select(s => s >= 1024 ? $"{s / 1024} KB" : $"{s} B")];
 
         var plot = new Plot();
         foreach (var (name, points) in series)
         {
-            double[] ys = [.. sizes.Select(s => points.TryGetValue(s, out var v) ? v.Us : double.NaN)];
+            double[] ys = [.. sizes.Select(s => points.TryGetValue(s, out var v) ? Math.Log10(v.Us) : double.NaN)];
             var scatter = plot.Add.Scatter(xs, ys);
             scatter.LegendText = name;
             scatter.LineWidth = 2;
@@ -59,13 +60,19 @@ public static class Chart
         }
 
         plot.Axes.Bottom.SetTicks(xs, labels);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = y => Math.Pow(10, y).ToString("0.###", CultureInfo.InvariantCulture),
+        };
         plot.Title("ChatCachePolly: hit latency vs request size (~1 KB response)");
-        plot.XLabel("Request body size");
-        plot.YLabel($"{statistic} time per call (µs)");
+        plot.XLabel("Request body size (log scale)");
+        plot.YLabel($"{statistic} time per call, µs (log scale)");
         plot.ShowLegend(Alignment.UpperLeft);
-        plot.Axes.AutoScale();
         double top = series.Values.SelectMany(s => s.Values).Max(v => v.Us);
-        plot.Axes.SetLimitsY(0, top * 1.2);
+        double bottom = series.Values.SelectMany(s => s.Values).Min(v => v.Us);
+        plot.Axes.SetLimits(xs[0] - 0.15, xs[^1] + 0.15, Math.Floor(Math.Log10(bottom)), Math.Log10(top) + 0.2);
 
         Directory.CreateDirectory(outDir);
         string png = Path.Combine(outDir, "hit-latency-vs-request-size.png");

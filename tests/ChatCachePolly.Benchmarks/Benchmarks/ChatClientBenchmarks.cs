@@ -53,7 +53,7 @@ public class ChatClientBenchmarks
             throw new InvalidOperationException("The two clients disagree on the answer.");
         }
 
-        Warm.Jit(BaselineC_DistributedCachingChatClient_Hit, ChatCache_IChatClient_Hit, IChatClient_NoCache);
+        Warm.Jit(4000, BaselineC_DistributedCachingChatClient_Hit, ChatCache_IChatClient_Hit, IChatClient_NoCache);
     }
 
     [GlobalCleanup]
@@ -118,7 +118,7 @@ public class OpenAISdkBenchmarks
             throw new InvalidOperationException($"Expected an SDK hit, got Cache-Status: {status}");
         }
 
-        Warm.Jit(Sdk_NoCache, Sdk_ChatCache_Hit);
+        Warm.Jit(4000, Sdk_NoCache, Sdk_ChatCache_Hit);
     }
 
     [GlobalCleanup]

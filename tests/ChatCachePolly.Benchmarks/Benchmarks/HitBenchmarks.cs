@@ -50,14 +50,17 @@ public class HitBenchmarks
 public static class Warm
 {
     /// <summary>
-    /// Runs <paramref name="operations"/> round-robin for a while (default 1.5 s; env CHATCACHE_BENCH_JIT_WARMUP_MS) before
+    /// Runs <paramref name="operations"/> round-robin for a while (default 1.5 s, 4 s for the SDK classes; env CHATCACHE_BENCH_JIT_WARMUP_MS overrides) before
     /// BenchmarkDotNet's own pilot and warmup. The SDK and M.E.AI paths touch thousands of methods: with a short job on a busy
     /// 2-core machine, tiered compilation has not finished promoting them after 3 warmup iterations (first-second calls are
     /// 5-10× slower than steady state), so without this the short job measures the JIT, not the code.
     /// </summary>
-    public static void Jit(params Func<Task>[] operations)
+    public static void Jit(params Func<Task>[] operations) => Jit(1500, operations);
+
+    /// <summary>As <see cref="Jit(Func{Task}[])"/> with a longer default for the SDK / M.E.AI classes (4 s).</summary>
+    public static void Jit(int defaultMilliseconds, params Func<Task>[] operations)
     {
-        int ms = int.TryParse(Environment.GetEnvironmentVariable("CHATCACHE_BENCH_JIT_WARMUP_MS"), out int v) ? v : 1500;
+        int ms = int.TryParse(Environment.GetEnvironmentVariable("CHATCACHE_BENCH_JIT_WARMUP_MS"), out int v) ? v : defaultMilliseconds;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (clock.ElapsedMilliseconds < ms)
         {
