@@ -2,6 +2,7 @@ using System.Net;
 using BenchmarkDotNet.Attributes;
 using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
+using ChatCachePolly.Payloads;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Strategy;
 using Microsoft.Extensions.Http.Resilience;
@@ -106,10 +107,57 @@ public class HitPathComponentsBenchmarks
         return response.StatusCode;
     }
 
+    // Miss-only steps.
+    [Benchmark(Description = "miss: ResponseInspector.Inspect (1 KB body)")]
+    public string? MissInspect() => ResponseInspector.Inspect(_entry.Body, EndpointKind.ChatCompletions).Model;
+
+    [Benchmark(Description = "miss: ResponseBodyReader.ReadAsync (1 KB, new response)")]
+    public int MissReadResponse()
+    {
+        using var response = new CannedResponseHandlerAccess(_entry.Body).Create();
+        var (_, body) = ResponseBodyReader.ReadAsync(response, 8 * 1024 * 1024, false, default).AsTask().GetAwaiter().GetResult();
+        return body!.Length;
+    }
+
+    [Benchmark(Description = "miss: new CacheEntry (headers captured, fingerprint, Cache-Status strings)")]
+    public long MissNewEntry()
+    {
+        using var response = new CannedResponseHandlerAccess(_entry.Body).Create();
+        var now = DateTimeOffset.UtcNow;
+        var entry = new CacheEntry(
+            200,
+            ResponseHeaderPolicy.ContentType(response.Content),
+            ResponseHeaderPolicy.Capture(response),
+            _entry.Body,
+            now,
+            now.AddHours(1),
+            TimeSpan.Zero,
+            EndpointKind.ChatCompletions,
+            "gpt-4o-mini-2024-07-18",
+            default,
+            _key.Fingerprint);
+        return entry.Size + CacheStatus.Forward("miss", stored: true, entry.KeyFingerprint).Length;
+    }
+
     [Benchmark(Description = "ByteArrayContent.ReadAsByteArrayAsync (1 KB hit body)")]
     public int ReadHitBody()
     {
         using var content = new ByteArrayContent(_entry.Body);
         return content.ReadAsByteArrayAsync().GetAwaiter().GetResult().Length;
+    }
+}
+
+/// <summary>The canned upstream response, created directly (no handler pipeline).</summary>
+internal readonly struct CannedResponseHandlerAccess(byte[] body)
+{
+    public HttpResponseMessage Create()
+    {
+        var content = new ByteArrayContent(body);
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
+        response.Headers.TryAddWithoutValidation("x-request-id", "req_3f0c2a9b8d7e6f5a4b3c2d1e0f9a8b7c");
+        response.Headers.TryAddWithoutValidation("openai-processing-ms", "512");
+        response.Headers.TryAddWithoutValidation("openai-version", "2020-10-01");
+        return response;
     }
 }
