@@ -28,8 +28,21 @@ internal static class CachedResponseFactory
         }
 
         response.Headers.TryAddWithoutValidation(CacheStatus.HeaderName, cacheStatus);
-        response.Headers.Age = TimeSpan.FromSeconds(Math.Floor(entry.Age(now).TotalSeconds));
+        response.Headers.TryAddWithoutValidation("Age", AgeValue((long)entry.Age(now).TotalSeconds));
         return response;
+    }
+
+    // Age in whole seconds (RFC 9111 §5.1), from a small cache of strings: no per-hit formatting or boxing for common ages.
+    private static readonly string?[] AgeStrings = new string?[3601];
+
+    private static string AgeValue(long seconds)
+    {
+        if ((ulong)seconds < (ulong)AgeStrings.Length)
+        {
+            return AgeStrings[seconds] ??= seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return Math.Max(seconds, 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The answer to <c>only-if-cached</c> when nothing fresh is cached (RFC 9111 §5.2.1.7).</summary>

@@ -53,7 +53,8 @@ internal static class ResponseBodyReader
 
         Stream raw = await original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(continueOnCapturedContext);
         Stream stream = encoding is null ? raw : Decode(raw, encoding);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is long length ? (int)Math.Min(Math.Max(length, 1), maxBytes + 1L) : Math.Min(DefaultInitialSize, maxBytes + 1));
+        // One byte more than declared, so a body of exactly the declared length reaches end of stream without a grow-and-copy.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is long length ? (int)Math.Min(length + 1, maxBytes + 1L) : Math.Min(DefaultInitialSize, maxBytes + 1));
         int total = 0;
         try
         {

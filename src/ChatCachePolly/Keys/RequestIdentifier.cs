@@ -31,14 +31,20 @@ internal readonly record struct RequestIdentity(RequestVerdict Verdict, ChatCach
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
 /// the canonical form. Shared by the strategy and by invalidation, so both always compute the same key.
 /// </summary>
-internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain)
+internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain, int aliasCapacity)
 {
+    private readonly KeyAliasTable? _aliases = explain ? null : new KeyAliasTable(aliasCapacity);
+
+    /// <summary>Gets the alias table (tests and diagnostics); null when misses are explained (every key is computed in full).</summary>
+    internal KeyAliasTable? Aliases => _aliases;
+
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
         new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields), options.AdditionalKeyHeaders),
         partition,
         options.MaxRequestBodyBytes,
-        options.ExplainMisses);
+        options.ExplainMisses,
+        aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4));
 
     public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
@@ -56,9 +62,29 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
         try
         {
-            if (!keyBuilder.TryBuild(request, body.Span, partition, out var key, out var facts))
+            // A byte-identical repeat is keyed by one hash of its raw bytes; anything new is canonicalized and remembered.
+            ChatCacheKey key;
+            RequestBodyFacts facts;
+            bool aliased = false;
+            ChatCacheKey alias = default;
+            if (_aliases is not null && keyBuilder.TryBuildAlias(request, body.Span, partition, out alias))
             {
-                return new(RequestVerdict.InvalidBody, default, endpoint, false);
+                aliased = _aliases.TryGet(alias, out key, out facts);
+            }
+            else
+            {
+                key = default;
+                facts = default;
+            }
+
+            if (!aliased)
+            {
+                if (!keyBuilder.TryBuild(request, body.Span, partition, out key, out facts))
+                {
+                    return new(RequestVerdict.InvalidBody, default, endpoint, false);
+                }
+
+                _aliases?.Add(alias, key, facts);
             }
 
             // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.

@@ -22,6 +22,9 @@ internal sealed class RequestKeyBuilder
     /// <summary>Bump when the encoding changes so old cache entries stop matching.</summary>
     public const int KeyFormatVersion = 1;
 
+    /// <summary>The version marker of alias preimages: never a key-format version, so an alias never equals a key.</summary>
+    internal const int AliasFormatVersion = -KeyFormatVersion;
+
     /// <summary>The per-thread buffer is dropped after a request that grew it beyond this.</summary>
     internal const int MaxRetainedBufferBytes = 1024 * 1024;
 
@@ -33,6 +36,9 @@ internal sealed class RequestKeyBuilder
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static IncrementalHash? t_hash;
 
     /// <summary>
     /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
@@ -76,32 +82,7 @@ internal sealed class RequestKeyBuilder
         buffer.ResetWrittenCount();
         try
         {
-            WriteInt32(buffer, KeyFormatVersion);
-            WriteString(buffer, request.Method.Method);
-
-            // URL: scheme and host lower-case, explicit port, path and query as-is, no fragment.
-            WriteString(buffer, uri.Scheme, lowerAscii: true);
-            WriteString(buffer, uri.UserInfo);
-            WriteString(buffer, uri.IdnHost, lowerAscii: true);
-            WriteInt32(buffer, uri.Port);
-            WriteString(buffer, uri.AbsolutePath);
-            WriteString(buffer, uri.Query);
-
-            HttpHeadersNonValidated headers = request.Headers.NonValidated;
-            WriteHeaders(buffer, headers, TenantHeaders);
-
-            // Configured extra headers follow; with none configured the preimage is exactly the default one.
-            WriteHeaders(buffer, headers, AdditionalHeaders);
-
-            if (partition is null)
-            {
-                WriteByte(buffer, Absent);
-            }
-            else
-            {
-                WriteByte(buffer, Present);
-                WriteString(buffer, partition);
-            }
+            WriteFrame(buffer, KeyFormatVersion, request, uri, partition);
 
             // The body is last, so it needs no length prefix.
             if (!CanonicalJson.TryWrite(body, Ignored, buffer, out facts))
@@ -126,6 +107,73 @@ internal sealed class RequestKeyBuilder
                 // Do not leave credentials lying around in the pooled buffer longer than needed.
                 buffer.Clear();
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes everything of the key but the body: the version, method, normalized URL, tenant headers (built-in and configured)
+    /// and partition, each framed so that no two different requests write the same bytes.
+    /// </summary>
+    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition)
+    {
+        WriteInt32(buffer, version);
+        WriteString(buffer, request.Method.Method);
+
+        // URL: scheme and host lower-case, explicit port, path and query as-is, no fragment.
+        WriteString(buffer, uri.Scheme, lowerAscii: true);
+        WriteString(buffer, uri.UserInfo);
+        WriteString(buffer, uri.IdnHost, lowerAscii: true);
+        WriteInt32(buffer, uri.Port);
+        WriteString(buffer, uri.AbsolutePath);
+        WriteString(buffer, uri.Query);
+
+        HttpHeadersNonValidated headers = request.Headers.NonValidated;
+        WriteHeaders(buffer, headers, TenantHeaders);
+
+        // Configured extra headers follow; with none configured the preimage is exactly the default one.
+        WriteHeaders(buffer, headers, AdditionalHeaders);
+
+        if (partition is null)
+        {
+            WriteByte(buffer, Absent);
+        }
+        else
+        {
+            WriteByte(buffer, Present);
+            WriteString(buffer, partition);
+        }
+    }
+
+    /// <summary>
+    /// Computes the alias of a request: SHA-256 over the same frame as the key (with its own version marker, so an alias is
+    /// never equal to a key) followed by the body exactly as sent. Byte-identical requests have equal aliases; the alias maps
+    /// to the canonical key in a <see cref="KeyAliasTable"/>, so a repeat skips canonicalization. The body is hashed in place.
+    /// </summary>
+    public bool TryBuildAlias(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey alias)
+    {
+        alias = default;
+        Uri? uri = request?.RequestUri;
+        if (request is null || uri is null || !uri.IsAbsoluteUri)
+        {
+            return false;
+        }
+
+        ArrayBufferWriter<byte> buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var hash = t_hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        try
+        {
+            WriteFrame(buffer, AliasFormatVersion, request, uri, partition);
+            hash.AppendData(buffer.WrittenSpan);
+            hash.AppendData(body);
+            Span<byte> digest = stackalloc byte[ChatCacheKey.Size];
+            hash.GetHashAndReset(digest);
+            alias = ChatCacheKey.FromHash(digest);
+            return true;
+        }
+        finally
+        {
+            buffer.Clear();
         }
     }
 
