@@ -1,3 +1,6 @@
+using ChatCachePolly.Coalescing;
+using ChatCachePolly.Telemetry;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using ChatCachePolly.Storage;
@@ -24,11 +27,17 @@ public static class Clients
     /// <summary>The cached client with a store the caller can inspect (wired exactly as <c>AddChatCache(options)</c> does).</summary>
     internal static HttpClient CachedWithStore(HttpMessageHandler upstream, ChatCacheStrategyOptions options, out MemoryChatCacheStore store)
     {
-        var memoryStore = new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, TimeProvider.System);
+        var memoryStore = new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, TimeProvider.System, options.StaleRetention);
         store = memoryStore;
         var builder = new ResiliencePipelineBuilder<HttpResponseMessage>();
         builder.AddStrategy(
-            context => new ChatCacheResilienceStrategy(options, memoryStore, options.Partition ?? string.Empty, TimeProvider.System, context.Telemetry),
+            context => new ChatCacheResilienceStrategy(
+                options,
+                memoryStore,
+                new FlightTable(),
+                options.Partition ?? string.Empty,
+                TimeProvider.System,
+                new ChatCacheEventReporter(context.Telemetry, options, ChatCacheMetrics.For(null), NullLogger.Instance, "bench")),
             options);
         AddRetryAndTimeout(builder);
         return new HttpClient(new ResilienceHandler(builder.Build()) { InnerHandler = upstream });

@@ -103,7 +103,7 @@ public class HitPathComponentsBenchmarks
     [Benchmark(Description = "CachedResponseFactory.CreateHit + dispose")]
     public HttpStatusCode CreateHit()
     {
-        using var response = CachedResponseFactory.CreateHit(_entry, _request, DateTimeOffset.UtcNow, _entry.HitCacheStatus);
+        using var response = CachedResponseFactory.CreateHit(_entry, _request, DateTimeOffset.UtcNow, _entry.HitCacheStatus, default, TimeProvider.System);
         return response.StatusCode;
     }
 
