@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 using ChatCachePolly.DependencyInjection;
 using Polly;
 
@@ -14,6 +15,9 @@ namespace ChatCachePolly;
 /// </remarks>
 public class ChatCacheStrategyOptions : ResilienceStrategyOptions
 {
+    // RangeAttribute over TimeSpan converts its bounds with TimeSpan's built-in converter, which trimming never removes.
+    private const string TimeSpanRangeJustification = "RangeAttribute over TimeSpan uses TimeSpan's built-in converter, which is never trimmed.";
+
     /// <summary>The default strategy name, <c>ChatCache</c>.</summary>
     public const string DefaultName = "ChatCache";
 
@@ -39,9 +43,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
 
     /// <summary>Gets or sets how long a stored response stays fresh.</summary>
     /// <value>Defaults to one hour. Between one second and 365 days.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
-#pragma warning restore IL2026
     public TimeSpan TimeToLive { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -56,9 +59,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// or <c>max-stale</c>). A stale entry never counts as fresh, and it stays inside the entry and byte caps.
     /// </summary>
     /// <value>Defaults to one day. Zero drops entries as soon as they expire.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
-#pragma warning restore IL2026
     public TimeSpan StaleRetention { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>
@@ -67,9 +69,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// The response is marked <c>Cache-Status: ChatCachePolly; hit; stale</c> and carries <c>Age</c> (RFC 5861 <c>stale-if-error</c>).
     /// </summary>
     /// <value>Defaults to zero (off unless a request sends <c>stale-if-error=N</c>). Capped by <see cref="StaleRetention"/>.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
-#pragma warning restore IL2026
     public TimeSpan StaleIfError { get; set; }
 
     /// <summary>
@@ -77,9 +78,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// the same pipeline, once per key (RFC 5861 <c>stale-while-revalidate</c>).
     /// </summary>
     /// <value>Defaults to zero (off). Capped by <see cref="StaleRetention"/>.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
-#pragma warning restore IL2026
     public TimeSpan StaleWhileRevalidate { get; set; }
 
     /// <summary>Gets or sets the maximum number of entries held. Storing past it evicts the least recently used entries.</summary>
@@ -132,9 +132,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// on as a miss (or unstored); repeated failures open a circuit that skips the store until a later probe succeeds.
     /// </summary>
     /// <value>Defaults to 250 milliseconds. Between 10 milliseconds and one minute.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
-#pragma warning restore IL2026
     public TimeSpan DistributedStoreTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
@@ -181,9 +180,8 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
 
     /// <summary>Gets or sets the pause between events when <see cref="StreamReplayPacing"/> is <see cref="ChatCacheReplayPacing.FixedInterval"/>.</summary>
     /// <value>Defaults to 20 milliseconds.</value>
-#pragma warning disable IL2026 // TimeSpan's converter is built in; options members are kept by DynamicDependency where validated.
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TimeSpanRangeJustification)]
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
-#pragma warning restore IL2026
     public TimeSpan StreamReplayInterval { get; set; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>
