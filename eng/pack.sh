@@ -59,7 +59,7 @@ for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI"]:
     for pattern, what in [(f"<id>{re.escape(pid)}</id>", "id"), (r'<license type="expression">MIT</license>', "MIT license"),
                           (r"<readme>README.md</readme>", "readme"), (r"<description>.{40,}</description>", "description"),
                           (r"<tags>.*polly.*</tags>", "tags"),
-                          (r'<repository type="git" url="https://github.com/[^"]+" commit="[0-9a-f]{40}"', "repository url and commit")]:
+                          (r'<repository type="git" url="https://github.com/[^"]+"[^>]* commit="[0-9a-f]{40}"', "repository url and commit")]:
         check(re.search(pattern, nuspec, re.S), f"{nupkg.name}: nuspec has no {what}")
     check(snupkg.exists(), f"{pid}: no symbols package {snupkg.name}")
     if snupkg.exists():
