@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI) and their symbols packages into artifacts/packages.
+# Deterministic (ContinuousIntegrationBuild), every warning is an error (compiler, analyzers, NU5xxx pack warnings), then
+# each package is opened and checked: id, version, license, readme, repository + commit, XML docs, and a Source Link map in
+# the symbols package's PDB. Prints the package sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+out=artifacts/packages
+rm -rf "$out"
+mkdir -p "$out"
+
+# Source Link. With a GitHub 'origin' the SDK's Source Link reads the remote and commit from git. Without one (a CI clone of a
+# local path, a worktree with no remote) it would silently leave the source link empty, so map the repository root to
+# RepositoryUrl at HEAD instead (see SourceLinkCommit in Directory.Build.props).
+origin=$(git remote get-url origin 2>/dev/null || true)
+sourcelink=()
+case "$origin" in
+  https://github.com/* | git@github.com:* | ssh://git@github.com/*)
+    echo "Source Link: from the git remote $origin" ;;
+  *)
+    commit=$(git rev-parse HEAD)
+    sourcelink=("-p:SourceLinkCommit=$commit")
+    echo "Source Link: no GitHub 'origin' remote (${origin:-none}); mapping sources to RepositoryUrl at $commit" ;;
+esac
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj; do
+  dotnet pack "$project" -c Release -warnaserror -p:ContinuousIntegrationBuild=true "${sourcelink[@]}" -o "$out" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "error: dotnet pack $project failed" >&2; exit 1; }
+done
+if grep -E -i ': warning [A-Z]+[0-9]+|warning :' "$log" >/dev/null; then
+  echo "error: pack printed warnings:" >&2
+  grep -E -i ': warning [A-Z]+[0-9]+|warning :' "$log" | sort -u >&2
+  exit 1
+fi
+
+python3 - "$out" <<'PY'
+import re, sys, zipfile, pathlib
+out = pathlib.Path(sys.argv[1])
+failures = []
+def check(cond, what):
+    if not cond: failures.append(what)
+for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI"]:
+    nupkgs = [p for p in out.glob(pid + ".*.nupkg") if re.fullmatch(re.escape(pid) + r"\.\d[^/]*\.nupkg", p.name)]
+    check(len(nupkgs) == 1, f"{pid}: expected one .nupkg, found {[p.name for p in nupkgs]}")
+    if len(nupkgs) != 1: continue
+    nupkg = nupkgs[0]; snupkg = nupkg.with_suffix(".snupkg")
+    with zipfile.ZipFile(nupkg) as z:
+        names = set(z.namelist())
+        nuspec = z.read(pid + ".nuspec").decode("utf-8")
+        for f in [f"lib/net10.0/{pid}.dll", f"lib/net10.0/{pid}.xml", "README.md"]:
+            check(f in names, f"{nupkg.name}: missing {f}")
+        check(not any(n.endswith(".pdb") for n in names), f"{nupkg.name}: a PDB belongs in the .snupkg")
+        check("# " + pid in z.read("README.md").decode("utf-8"), f"{nupkg.name}: README.md is not {pid}'s PACKAGE.md")
+    for pattern, what in [(f"<id>{re.escape(pid)}</id>", "id"), (r'<license type="expression">MIT</license>', "MIT license"),
+                          (r"<readme>README.md</readme>", "readme"), (r"<description>.{40,}</description>", "description"),
+                          (r"<tags>.*polly.*</tags>", "tags"),
+                          (r'<repository type="git" url="https://github.com/[^"]+"[^>]* commit="[0-9a-f]{40}"', "repository url and commit")]:
+        check(re.search(pattern, nuspec, re.S), f"{nupkg.name}: nuspec has no {what}")
+    check(snupkg.exists(), f"{pid}: no symbols package {snupkg.name}")
+    if snupkg.exists():
+        with zipfile.ZipFile(snupkg) as z:
+            pdb = z.read(f"lib/net10.0/{pid}.pdb")
+        check(re.search(rb'\{"documents":\{"/_/\*":"https://raw\.githubusercontent\.com/[^"]+/[0-9a-f]{40}/\*"\}\}', pdb),
+              f"{snupkg.name}: the PDB has no Source Link map to a commit (or non-deterministic paths)")
+    print(f"checked {nupkg.name} + {snupkg.name}: id, license, readme, repository commit, XML docs, Source Link")
+if failures:
+    print("\n".join("error: " + f for f in failures), file=sys.stderr); sys.exit(1)
+PY
+
+echo "Packages (bytes):"
+ls -l "$out" | awk 'NR > 1 { printf "  %9d  %s\n", $5, $9 }'
