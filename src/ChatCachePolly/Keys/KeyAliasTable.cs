@@ -1,46 +1,128 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Security.Cryptography;
 
 namespace ChatCachePolly.Keys;
 
 /// <summary>
 /// Remembers, for requests already keyed, which canonical key (and body facts) their exact bytes lead to, so that a
-/// byte-identical repeat - what an SDK sends for the same call - is keyed with one hash of its raw bytes instead of a parse,
-/// a canonical encoding and a hash.
+/// byte-identical repeat - what an SDK sends for the same call - is keyed without parsing, canonicalizing or hashing its body
+/// with SHA-256 again.
 /// </summary>
 /// <remarks>
-/// Both sides are SHA-256, so an alias cannot be made to collide with another tenant's request. The table belongs to one
-/// strategy instance: an options reload (which may change the ignored fields, hence the canonical key) starts a new one. It is
-/// bounded: at capacity it starts over, which costs only the canonicalization it was saving.
+/// <para>
+/// Requests up to <see cref="MaxVerifiedPreimageBytes"/> are looked up by a seeded XxHash128 of their preimage (the key's frame,
+/// with credentials only as their SHA-256, and the body as sent) and then <em>verified</em> by comparing the stored preimage
+/// byte for byte: a hash collision can only cost a canonicalization, never map a request to another request's key. Larger
+/// requests are looked up by a SHA-256 alias of the same bytes (no preimage kept).
+/// </para>
+/// <para>
+/// The table belongs to one strategy instance: an options reload (which may change the ignored fields, hence the canonical
+/// key) starts a new one. It is bounded by count and by preimage bytes; at a bound it starts over, which costs only the
+/// canonicalizations it was saving.
+/// </para>
 /// </remarks>
-internal sealed class KeyAliasTable(int capacity)
+internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAliasTable.DefaultMaxPreimageBytes, PreimageHash? hash = null)
 {
-    private readonly ConcurrentDictionary<ChatCacheKey, Resolved> _aliases = new();
+    /// <summary>The largest preimage kept for verification; larger requests use a SHA-256 alias.</summary>
+    internal const int MaxVerifiedPreimageBytes = 64 * 1024;
 
-    public int Count => _aliases.Count;
+    internal const long DefaultMaxPreimageBytes = 32L * 1024 * 1024;
 
-    public bool TryGet(ChatCacheKey alias, out ChatCacheKey key, out RequestBodyFacts facts)
+    // A per-process secret seed: nobody outside can aim requests at one bucket of the table.
+    private static readonly long Seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_preimage;
+
+    private readonly ConcurrentDictionary<UInt128, Verified> _verified = new();
+    private readonly ConcurrentDictionary<ChatCacheKey, Resolved> _hashed = new();
+    private long _preimageBytes;
+
+    public int Count => _verified.Count + _hashed.Count;
+
+    /// <summary>Resolves <paramref name="request"/> by its alias, or returns a token to remember it by once keyed.</summary>
+    public bool TryResolve(RequestKeyBuilder builder, HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts, out AliasToken token)
     {
-        if (_aliases.TryGetValue(alias, out var resolved))
+        key = default;
+        facts = default;
+        token = default;
+        if (body.Length <= MaxVerifiedPreimageBytes)
+        {
+            var preimage = t_preimage ??= new ArrayBufferWriter<byte>(4096);
+            preimage.ResetWrittenCount();
+            try
+            {
+                if (!builder.TryWriteAliasPreimage(request, body, partition, preimage))
+                {
+                    return false;
+                }
+
+                var bucket = hash is null ? XxHash128.HashToUInt128(preimage.WrittenSpan, Seed) : hash(preimage.WrittenSpan);
+                if (_verified.TryGetValue(bucket, out var found) && found.Preimage.AsSpan().SequenceEqual(preimage.WrittenSpan))
+                {
+                    key = found.Key;
+                    facts = found.Facts;
+                    return true;
+                }
+
+                token = new AliasToken(bucket, default, preimage.WrittenSpan.ToArray());
+                return false;
+            }
+            finally
+            {
+                preimage.Clear();
+            }
+        }
+
+        if (!builder.TryBuildAlias(request, body, partition, out var alias))
+        {
+            return false;
+        }
+
+        if (_hashed.TryGetValue(alias, out var resolved))
         {
             key = resolved.Key;
             facts = resolved.Facts;
             return true;
         }
 
-        key = default;
-        facts = default;
+        token = new AliasToken(default, alias, null);
         return false;
     }
 
-    public void Add(ChatCacheKey alias, ChatCacheKey key, RequestBodyFacts facts)
+    /// <summary>Remembers the key computed for the request <paramref name="token"/> came from.</summary>
+    public void Add(in AliasToken token, ChatCacheKey key, RequestBodyFacts facts)
     {
-        if (_aliases.Count >= capacity)
+        if (token.Preimage is { } preimage)
         {
-            _aliases.Clear();
-        }
+            if (_verified.Count >= capacity || Interlocked.Add(ref _preimageBytes, preimage.Length) > maxPreimageBytes)
+            {
+                _verified.Clear();
+                Interlocked.Exchange(ref _preimageBytes, preimage.Length);
+            }
 
-        _aliases[alias] = new Resolved(key, facts);
+            _verified[token.Hash] = new Verified(preimage, key, facts);
+        }
+        else if (token.Alias != default)
+        {
+            if (_hashed.Count >= capacity)
+            {
+                _hashed.Clear();
+            }
+
+            _hashed[token.Alias] = new Resolved(key, facts);
+        }
     }
+
+    private sealed record Verified(byte[] Preimage, ChatCacheKey Key, RequestBodyFacts Facts);
 
     private sealed record Resolved(ChatCacheKey Key, RequestBodyFacts Facts);
 }
+
+/// <summary>The hash that finds a verified alias's bucket (replaceable in tests to force collisions).</summary>
+internal delegate UInt128 PreimageHash(ReadOnlySpan<byte> preimage);
+
+/// <summary>How to remember a request that was not found in the alias table once its key is known.</summary>
+internal readonly record struct AliasToken(UInt128 Hash, ChatCacheKey Alias, byte[]? Preimage);

@@ -62,29 +62,18 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
         try
         {
-            // A byte-identical repeat is keyed by one hash of its raw bytes; anything new is canonicalized and remembered.
-            ChatCacheKey key;
-            RequestBodyFacts facts;
-            bool aliased = false;
-            ChatCacheKey alias = default;
-            if (_aliases is not null && keyBuilder.TryBuildAlias(request, body.Span, partition, out alias))
-            {
-                aliased = _aliases.TryGet(alias, out key, out facts);
-            }
-            else
-            {
-                key = default;
-                facts = default;
-            }
-
-            if (!aliased)
+            // A byte-identical repeat is resolved through its alias; anything new is canonicalized and remembered.
+            ChatCacheKey key = default;
+            RequestBodyFacts facts = default;
+            AliasToken token = default;
+            if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token))
             {
                 if (!keyBuilder.TryBuild(request, body.Span, partition, out key, out facts))
                 {
                     return new(RequestVerdict.InvalidBody, default, endpoint, false);
                 }
 
-                _aliases?.Add(alias, key, facts);
+                _aliases?.Add(token, key, facts);
             }
 
             // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.

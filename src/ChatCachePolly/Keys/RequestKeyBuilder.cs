@@ -40,6 +40,9 @@ internal sealed class RequestKeyBuilder
     [ThreadStatic]
     private static IncrementalHash? t_hash;
 
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_tenant;
+
     /// <summary>
     /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
     /// <paramref name="additionalHeaders"/> (for example a gateway's own credential header) to the tenant part of the key.
@@ -114,7 +117,7 @@ internal sealed class RequestKeyBuilder
     /// Writes everything of the key but the body: the version, method, normalized URL, tenant headers (built-in and configured)
     /// and partition, each framed so that no two different requests write the same bytes.
     /// </summary>
-    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition)
+    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false)
     {
         WriteInt32(buffer, version);
         WriteString(buffer, request.Method.Method);
@@ -128,10 +131,24 @@ internal sealed class RequestKeyBuilder
         WriteString(buffer, uri.Query);
 
         HttpHeadersNonValidated headers = request.Headers.NonValidated;
-        WriteHeaders(buffer, headers, TenantHeaders);
+        if (digestTenant)
+        {
+            // Verified aliases keep their preimage in memory: credentials go in only as their SHA-256.
+            var tenant = t_tenant ??= new ArrayBufferWriter<byte>(256);
+            tenant.ResetWrittenCount();
+            WriteHeaders(tenant, headers, TenantHeaders);
+            WriteHeaders(tenant, headers, AdditionalHeaders);
+            SHA256.HashData(tenant.WrittenSpan, buffer.GetSpan(ChatCacheKey.Size)[..ChatCacheKey.Size]);
+            buffer.Advance(ChatCacheKey.Size);
+            tenant.Clear();
+        }
+        else
+        {
+            WriteHeaders(buffer, headers, TenantHeaders);
 
-        // Configured extra headers follow; with none configured the preimage is exactly the default one.
-        WriteHeaders(buffer, headers, AdditionalHeaders);
+            // Configured extra headers follow; with none configured the preimage is exactly the default one.
+            WriteHeaders(buffer, headers, AdditionalHeaders);
+        }
 
         if (partition is null)
         {
@@ -142,6 +159,25 @@ internal sealed class RequestKeyBuilder
             WriteByte(buffer, Present);
             WriteString(buffer, partition);
         }
+    }
+
+    /// <summary>
+    /// Writes the preimage of a verified alias into <paramref name="destination"/>: the frame (with the tenant headers as their
+    /// SHA-256, so no credential is kept) followed by the body exactly as sent. Two requests have equal preimages exactly when
+    /// they are the same request, byte for byte.
+    /// </summary>
+    public bool TryWriteAliasPreimage(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, ArrayBufferWriter<byte> destination)
+    {
+        Uri? uri = request?.RequestUri;
+        if (request is null || uri is null || !uri.IsAbsoluteUri)
+        {
+            return false;
+        }
+
+        WriteFrame(destination, AliasFormatVersion, request, uri, partition, digestTenant: true);
+        body.CopyTo(destination.GetSpan(body.Length));
+        destination.Advance(body.Length);
+        return true;
     }
 
     /// <summary>

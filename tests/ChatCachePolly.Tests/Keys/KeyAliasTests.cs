@@ -87,3 +87,77 @@ public sealed class KeyAliasTests
         Assert.True(repeat.Stream);
     }
 }
+
+public sealed class VerifiedAliasTests
+{
+    private static readonly RequestKeyBuilder Builder = new(IgnoredMembers.Default);
+
+    private static (ChatCacheKey Key, bool Resolved, AliasToken Token) Resolve(KeyAliasTable table, string body, string apiKey = "sk-a")
+    {
+        var request = CacheHarness.ChatRequest(body, apiKey: apiKey);
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        bool resolved = table.TryResolve(Builder, request, bytes, "p", out var key, out _, out var token);
+        if (!resolved)
+        {
+            Assert.True(Builder.TryBuild(request, bytes, "p", out key, out var facts));
+            table.Add(token, key, facts);
+        }
+
+        return (key, resolved, token);
+    }
+
+    [Fact]
+    public void A_forced_hash_collision_never_maps_a_request_to_another_requests_key()
+    {
+        var table = new KeyAliasTable(1024, hash: static _ => UInt128.One); // every preimage in one bucket
+        const string a = """{"model":"m","messages":[{"role":"user","content":"a"}]}""";
+        const string b = """{"model":"m","messages":[{"role":"user","content":"b"}]}""";
+
+        var first = Resolve(table, a);
+        var other = Resolve(table, b);
+        var again = Resolve(table, b);
+
+        Assert.False(other.Resolved); // same bucket as a, but not byte-identical: computed in full
+        Assert.NotEqual(first.Key, other.Key);
+        Assert.True(again.Resolved);
+        Assert.Equal(other.Key, again.Key);
+    }
+
+    [Fact]
+    public void A_kept_preimage_never_contains_the_credential()
+    {
+        var table = new KeyAliasTable(1024);
+
+        var (_, _, token) = Resolve(table, Fixtures.Request("chat.request.json"), apiKey: "sk-very-secret-value");
+
+        Assert.NotNull(token.Preimage);
+        Assert.Equal(-1, token.Preimage!.AsSpan().IndexOf("sk-very-secret-value"u8));
+    }
+
+    [Fact]
+    public void Large_bodies_resolve_through_a_sha256_alias_without_keeping_a_preimage()
+    {
+        var table = new KeyAliasTable(1024);
+        string big = $$"""{"model":"m","messages":[{"role":"user","content":"{{new string('x', KeyAliasTable.MaxVerifiedPreimageBytes)}}"}]}""";
+
+        var first = Resolve(table, big);
+        var again = Resolve(table, big);
+
+        Assert.Null(first.Token.Preimage);
+        Assert.True(again.Resolved);
+        Assert.Equal(first.Key, again.Key);
+    }
+
+    [Fact]
+    public void Preimage_bytes_are_bounded()
+    {
+        var table = new KeyAliasTable(1_000_000, maxPreimageBytes: 4096);
+
+        for (int i = 0; i < 100; i++)
+        {
+            Resolve(table, $$"""{"model":"m","messages":[{"role":"user","content":"question {{i}}"}]}""");
+        }
+
+        Assert.InRange(table.Count, 1, 4096 / 60);
+    }
+}
