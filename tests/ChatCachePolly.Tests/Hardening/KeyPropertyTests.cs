@@ -368,7 +368,7 @@ internal static class Mutations
     private static J OtherLeaf(J old, Random random) => (old, random.Next(4)) switch
     {
         (JStr s, 0) => new JStr(s.Value + "x"),
-        (JStr s, 1) when s.Value.Length > 0 => new JStr(s.Value[..^1]),
+        (JStr s, 1) when s.Value.Length > 0 => new JStr(s.Value[..^(char.IsLowSurrogate(s.Value[^1]) && s.Value.Length > 1 ? 2 : 1)]),
         (JBool b, _) => new JBool(!b.Value),
         (JNum n, < 2) => Nudge(n, random),
         (_, 2) => JNull.Instance,
@@ -494,7 +494,7 @@ internal static class Garbage
             {
                 int depth = 65 + random.Next(200);
                 var sb = new StringBuilder("{\"a\":");
-                for (int i = 1; i < depth - 1; i++)
+                for (int i = 1; i < depth; i++)
                 {
                     sb.Append(random.Next(2) == 0 ? "[" : "{\"a\":");
                 }
