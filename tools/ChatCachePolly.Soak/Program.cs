@@ -91,26 +91,31 @@ async Task WorkerAsync(int worker)
             return;
         }
 
-        if (settings.FaultEvery > 0 && n % settings.FaultEvery == 0)
+        // Every FaultEvery-th request is a unique question to its own Azure-style deployment path, with a one-shot fault for
+        // exactly that path: its first attempt fails (500/429/503/delay) and the retry must absorb it.
+        string path = "chat/completions";
+        bool faulted = settings.FaultEvery > 0 && n % settings.FaultEvery == 0;
+        if (faulted)
         {
-            // Faults the retry absorbs: each is consumed by whichever miss reaches the server next.
-            server.EnqueueFault((n / settings.FaultEvery % 4) switch
+            path = $"/openai/deployments/f{n}/chat/completions";
+            var fault = (n / settings.FaultEvery % 4) switch
             {
                 0 => LoopbackFault.ServerError(),
                 1 => LoopbackFault.TooManyRequests(TimeSpan.Zero),
                 2 => LoopbackFault.Status(503),
                 _ => LoopbackFault.Delay(TimeSpan.FromMilliseconds(20)),
-            });
+            };
+            server.EnqueueFault(fault.ForPath(path));
             Interlocked.Increment(ref faultsInjected);
         }
 
-        bool unique = random.Next(100) < settings.UniquePercent;
+        bool unique = faulted || random.Next(100) < settings.UniquePercent;
         bool stream = random.Next(100) < settings.StreamPercent;
         string question = unique ? $"Unique question {n} from worker {worker}" : pool[random.Next(pool.Length)];
         string body = $$"""{"model":"gpt-4o-mini","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"{{question}}"}]}""";
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
             string text = await response.Content.ReadAsStringAsync(stop.Token);
             string? error = Verify(response, text, question, stream);
