@@ -39,6 +39,7 @@ internal static class CacheStatus
         public static readonly string Disabled = Bypass("disabled");
         public static readonly string NotCacheable = Bypass("not-cacheable");
         public static readonly string RequestTooLarge = Bypass("request-too-large");
+        public static readonly string RequestLengthUnknown = Bypass("request-length-unknown");
         public static readonly string InvalidBody = Bypass("invalid-body");
         public static readonly string Streaming = Bypass("stream");
         public static readonly string Stateful = Bypass("stateful");
@@ -47,6 +48,7 @@ internal static class CacheStatus
         public static string For(RequestVerdict verdict) => verdict switch
         {
             RequestVerdict.TooLarge => RequestTooLarge,
+            RequestVerdict.UnknownLength => RequestLengthUnknown,
             RequestVerdict.InvalidBody => InvalidBody,
             RequestVerdict.UnsupportedStream => Streaming,
             RequestVerdict.Stateful => Stateful,

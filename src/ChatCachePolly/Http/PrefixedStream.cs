@@ -1,10 +1,14 @@
+using System.Runtime.ExceptionServices;
+
 namespace ChatCachePolly.Http;
 
 /// <summary>
 /// A read-only stream that yields a prefix already read from <paramref name="rest"/> and then the remainder of
-/// <paramref name="rest"/>: how an over-cap response reaches its caller intact after the cache stopped buffering it.
+/// <paramref name="rest"/>: how an over-cap response reaches its caller intact after the cache stopped buffering it. With a
+/// <paramref name="failure"/>, the prefix is followed by that failure instead: how a body that failed while the cache read it
+/// fails for its caller where the caller's own read would have failed, with the same exception.
 /// </summary>
-internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+internal sealed class PrefixedStream(byte[] prefix, Stream rest, ExceptionDispatchInfo? failure = null) : Stream
 {
     private int _position;
 
@@ -34,6 +38,7 @@ internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
             return n;
         }
 
+        failure?.Throw();
         return rest.Read(buffer);
     }
 
@@ -50,6 +55,7 @@ internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
             return new ValueTask<int>(n);
         }
 
+        failure?.Throw();
         return rest.ReadAsync(buffer, cancellationToken);
     }
 

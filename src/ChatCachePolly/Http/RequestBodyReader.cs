@@ -2,6 +2,19 @@ using System.Buffers;
 
 namespace ChatCachePolly.Http;
 
+/// <summary>What reading a request body for keying found.</summary>
+internal enum RequestBodyStatus
+{
+    /// <summary>The body was read.</summary>
+    Read,
+
+    /// <summary>The body is larger than the request cap.</summary>
+    TooLarge,
+
+    /// <summary>The body's length is unknown until it is read (a one-shot stream): not read at all.</summary>
+    UnknownLength,
+}
+
 /// <summary>
 /// Reads a request body for keying without breaking re-sends: retries send the same request message again (and an outer retry
 /// may run the cache again), so the content must stay readable, any number of times, after the cache has read it.
@@ -9,12 +22,22 @@ namespace ChatCachePolly.Http;
 internal static class RequestBodyReader
 {
     /// <summary>Reads <paramref name="content"/> into a rented buffer.</summary>
-    /// <returns><see langword="false"/> when the body is larger than <paramref name="maxBytes"/> (or its length cannot be known).</returns>
-    public static async ValueTask<(bool Ok, PooledBytes Body)> ReadAsync(HttpContent content, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken)
+    /// <returns>
+    /// <see cref="RequestBodyStatus.TooLarge"/> when the body is larger than <paramref name="maxBytes"/>;
+    /// <see cref="RequestBodyStatus.UnknownLength"/> when its length cannot be known without reading it (a one-shot stream):
+    /// such a body is never read, so it can neither be buffered past the cap nor be consumed before it is sent.
+    /// </returns>
+    public static async ValueTask<(RequestBodyStatus Status, PooledBytes Body)> ReadAsync(HttpContent content, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
-        if (content.Headers.ContentLength > maxBytes)
+        long? declared = content.Headers.ContentLength;
+        if (declared is null)
         {
-            return (false, default);
+            return (RequestBodyStatus.UnknownLength, default);
+        }
+
+        if (declared > maxBytes)
+        {
+            return (RequestBodyStatus.TooLarge, default);
         }
 
         // Byte-array and memory contents can be serialized any number of times. Anything else (a StreamContent over a
@@ -27,7 +50,7 @@ internal static class RequestBodyReader
 
         if (content.Headers.ContentLength is not long length || length > maxBytes)
         {
-            return (false, default);
+            return (RequestBodyStatus.TooLarge, default);
         }
 
         // CopyTo serializes the content afresh (or copies its buffer). ReadAsStream is NOT used: HttpContent caches the stream
@@ -37,13 +60,13 @@ internal static class RequestBodyReader
         {
             using var destination = new MemoryStream(buffer, 0, (int)length, writable: true);
             content.CopyTo(destination, null, cancellationToken);
-            return (true, new PooledBytes(buffer, (int)destination.Position));
+            return (RequestBodyStatus.Read, new PooledBytes(buffer, (int)destination.Position));
         }
         catch (NotSupportedException)
         {
             // The body is longer than its declared Content-Length: not something to key.
             ArrayPool<byte>.Shared.Return(buffer);
-            return (false, default);
+            return (RequestBodyStatus.TooLarge, default);
         }
         catch
         {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Compression;
+using System.Runtime.ExceptionServices;
 
 namespace ChatCachePolly.Http;
 
@@ -14,6 +15,9 @@ internal enum ResponseBodyStatus
 
     /// <summary>The body uses a content coding the cache cannot decode; the response was left untouched.</summary>
     UnsupportedEncoding,
+
+    /// <summary>Reading the body failed; the response now replays what was read and then fails with the same exception.</summary>
+    ReadFailed,
 }
 
 /// <summary>
@@ -76,7 +80,19 @@ internal static class ResponseBodyReader
                     buffer = larger;
                 }
 
-                int read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(continueOnCapturedContext);
+                int read;
+                try
+                {
+                    read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(continueOnCapturedContext);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The caller must meet this failure where it would have without the cache: while reading the body.
+                    var prefix = buffer.AsSpan(0, total).ToArray();
+                    Replace(response, new StreamContent(new PrefixedStream(prefix, stream, ExceptionDispatchInfo.Capture(ex))), dropContentEncoding: encoding is not null);
+                    return (ResponseBodyStatus.ReadFailed, null);
+                }
+
                 if (read == 0)
                 {
                     break;

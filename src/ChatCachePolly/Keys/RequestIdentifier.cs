@@ -14,6 +14,9 @@ internal enum RequestVerdict
     /// <summary>The body is larger than the request cap.</summary>
     TooLarge,
 
+    /// <summary>The body's length cannot be known without reading it (a one-shot stream): passed through unread.</summary>
+    UnknownLength,
+
     /// <summary>Invalid JSON, invalid UTF-8, duplicate member names, too deep.</summary>
     InvalidBody,
 
@@ -53,11 +56,11 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             return new(RequestVerdict.NotCacheable, default, default, false);
         }
 
-        var (ok, body) = await RequestBodyReader.ReadAsync(request.Content!, maxRequestBodyBytes, continueOnCapturedContext, cancellationToken)
+        var (status, body) = await RequestBodyReader.ReadAsync(request.Content!, maxRequestBodyBytes, continueOnCapturedContext, cancellationToken)
             .ConfigureAwait(continueOnCapturedContext);
-        if (!ok)
+        if (status != RequestBodyStatus.Read)
         {
-            return new(RequestVerdict.TooLarge, default, endpoint, false);
+            return new(status == RequestBodyStatus.TooLarge ? RequestVerdict.TooLarge : RequestVerdict.UnknownLength, default, endpoint, false);
         }
 
         try

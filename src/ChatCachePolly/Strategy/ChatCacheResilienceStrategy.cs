@@ -338,8 +338,13 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         if (bodyStatus != ResponseBodyStatus.Complete || body is null)
         {
-            var reason = bodyStatus == ResponseBodyStatus.TooLarge ? ChatCacheNotStoredReason.ResponseTooLarge : ChatCacheNotStoredReason.IncompleteBody;
-            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: reason == ChatCacheNotStoredReason.ResponseTooLarge ? "response-too-large" : "unsupported-encoding"));
+            var (reason, detail) = bodyStatus switch
+            {
+                ResponseBodyStatus.TooLarge => (ChatCacheNotStoredReason.ResponseTooLarge, "response-too-large"),
+                ResponseBodyStatus.ReadFailed => (ChatCacheNotStoredReason.Exception, "read-failed"),
+                _ => (ChatCacheNotStoredReason.IncompleteBody, "unsupported-encoding"),
+            };
+            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: detail));
             await _events.NotStoredAsync(context, request, endpoint, reason, fingerprint).ConfigureAwait(capture);
             return (outcome, FlightResult.Nothing, false);
         }

@@ -122,6 +122,12 @@ internal sealed class StreamFanout
 
                 var chunk = buffer.AsSpan(0, read).ToArray();
                 var state = _recorder.Append(chunk);
+                if (state == RecordingState.Completed && TerminalOffset < 0)
+                {
+                    // Published before any reader can see the terminal event's bytes, so the reader that consumes them stores.
+                    Interlocked.Exchange(ref _terminalOffset, _recorder.CompletedLength);
+                }
+
                 FanoutReader[] readers;
                 lock (_gate)
                 {
@@ -155,10 +161,6 @@ internal sealed class StreamFanout
                 if (state == RecordingState.Failed)
                 {
                     Decide(success: false);
-                }
-                else if (state == RecordingState.Completed && TerminalOffset < 0)
-                {
-                    Interlocked.Exchange(ref _terminalOffset, _recorder.CompletedLength);
                 }
             }
         }
@@ -263,6 +265,13 @@ internal sealed class FanoutReader : Stream
         {
             if (!await Queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) || !Queue.Reader.TryRead(out var chunk))
             {
+                // End of the stream for this reader: if it has consumed the terminal event, the recording is stored.
+                long end = _owner.TerminalOffset;
+                if (end >= 0 && _consumed >= end)
+                {
+                    _owner.TerminalConsumed();
+                }
+
                 return 0;
             }
 

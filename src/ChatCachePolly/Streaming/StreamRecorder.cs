@@ -152,9 +152,16 @@ internal sealed class StreamRecorder : IDisposable
             return;
         }
 
+        if (payload.Empty)
+        {
+            return; // an event with no data (comments and keep-alives are already dropped by the parser)
+        }
+
         if (!payload.Valid)
         {
-            // Not JSON: comments and keep-alives never reach here (the parser drops them); anything else is not a known shape.
+            // A data payload that is not one complete JSON object - cut off, or an HTML error page from a proxy - means the
+            // stream is corrupted, whatever follows it: never stored.
+            Fail(ChatCacheNotStoredReason.IncompleteBody);
             return;
         }
 
@@ -196,11 +203,16 @@ internal sealed class StreamRecorder : IDisposable
     {
         if (data.SequenceEqual("[DONE]"u8))
         {
-            return new EventPayload(Done: true, Valid: true, default);
+            return new EventPayload(Done: true, Valid: true, Empty: false, default);
+        }
+
+        if (data.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            return new EventPayload(Done: false, Valid: true, Empty: true, default);
         }
 
         bool valid = ResponseInspector.TryReadFacts(data, out var facts);
-        return new EventPayload(Done: false, valid, facts);
+        return new EventPayload(Done: false, valid, Empty: false, facts);
     }
 
     private void EnsureCapacity(int needed)
@@ -225,7 +237,7 @@ internal sealed class StreamRecorder : IDisposable
         }
     }
 
-    private readonly record struct EventPayload(bool Done, bool Valid, PayloadFacts Facts);
+    private readonly record struct EventPayload(bool Done, bool Valid, bool Empty, PayloadFacts Facts);
 
     private readonly record struct SseEvent(string EventType, EventPayload Payload);
 }

@@ -37,7 +37,7 @@ public sealed class CompositionTests
     }
 
     [Fact]
-    public async Task Every_retry_attempt_resends_the_same_body_even_from_a_one_shot_stream()
+    public async Task Every_retry_attempt_resends_the_same_body_even_from_a_one_shot_content()
     {
         using var harness = CacheHarness.Create(addInner: RetryAndTimeout);
         int calls = 0;
@@ -47,13 +47,52 @@ public sealed class CompositionTests
         string body = Fixtures.Request("chat.request.json");
         using var request = new HttpRequestMessage(HttpMethod.Post, CacheHarness.ChatUrl)
         {
-            Content = new StreamContent(new OneShotStream(Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
+            Content = new OneShotContent(Encoding.UTF8.GetBytes(body)) { Headers = { ContentType = new("application/json") } },
         };
 
         using var response = await harness.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal([body, body, body], harness.UpstreamBodies);
+        Assert.Contains("stored", response.CacheStatus());
+    }
+
+    [Fact]
+    public async Task A_body_of_unknown_length_passes_through_unread()
+    {
+        using var harness = CacheHarness.Create();
+        string body = Fixtures.Request("chat.request.json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, CacheHarness.ChatUrl)
+        {
+            Content = new StreamContent(new OneShotStream(Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
+        };
+
+        using var response = await harness.SendAsync(request);
+
+        Assert.Equal(body, Assert.Single(harness.UpstreamBodies)); // the upstream read it, not the cache
+        Assert.Equal("ChatCachePolly; fwd=bypass; detail=request-length-unknown", response.CacheStatus());
+    }
+
+    /// <summary>A content that declares its length but can be serialized only once: re-sends must not depend on it.</summary>
+    private sealed class OneShotContent(byte[] data) : HttpContent
+    {
+        private int _serialized;
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            if (Interlocked.Exchange(ref _serialized, 1) != 0)
+            {
+                throw new InvalidOperationException("This content can be serialized only once.");
+            }
+
+            await stream.WriteAsync(data);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = data.Length;
+            return true;
+        }
     }
 
     [Fact]
