@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Http.Json;
 
 namespace ChatCachePolly.Http;
 
@@ -32,7 +33,24 @@ internal static class RequestBodyReader
         long? declared = content.Headers.ContentLength;
         if (declared is null)
         {
-            return (RequestBodyStatus.UnknownLength, default);
+            if (content is not JsonContent)
+            {
+                // A one-shot stream of unknown length: reading it could buffer without bound or consume it before it is sent.
+                return (RequestBodyStatus.UnknownLength, default);
+            }
+
+            // JsonContent (PostAsJsonAsync) serializes its value afresh on every send and reports no length: buffer it, bounded
+            // by the cap. Over the cap the buffering fails and leaves the content as it was, to be serialized when sent.
+            try
+            {
+                await content.LoadIntoBufferAsync(maxBytes, cancellationToken).ConfigureAwait(continueOnCapturedContext);
+            }
+            catch (HttpRequestException)
+            {
+                return (RequestBodyStatus.TooLarge, default);
+            }
+
+            declared = content.Headers.ContentLength;
         }
 
         if (declared > maxBytes)

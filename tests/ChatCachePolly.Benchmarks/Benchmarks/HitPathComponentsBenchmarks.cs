@@ -85,10 +85,10 @@ public class HitPathComponentsBenchmarks
     {
         // A new content per call, as in the pipeline: HttpContent caches its read stream and the reader disposes it.
         using var content = new ByteArrayContent(_body);
-        var (ok, body) = RequestBodyReader.ReadAsync(content, 4 * 1024 * 1024, false, default).AsTask().GetAwaiter().GetResult();
+        var (status, body) = RequestBodyReader.ReadAsync(content, 4 * 1024 * 1024, false, default).AsTask().GetAwaiter().GetResult();
         int length = body.Length;
         body.Return();
-        return ok ? length : -1;
+        return status == RequestBodyStatus.Read ? length : -1;
     }
 
     [Benchmark(Description = "RequestKeyBuilder.TryBuild (2 KB)")]

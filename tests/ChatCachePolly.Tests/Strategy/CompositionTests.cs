@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text;
 using ChatCachePolly.Tests.Support;
 using Polly;
@@ -71,6 +72,22 @@ public sealed class CompositionTests
 
         Assert.Equal(body, Assert.Single(harness.UpstreamBodies)); // the upstream read it, not the cache
         Assert.Equal("ChatCachePolly; fwd=bypass; detail=request-length-unknown", response.CacheStatus());
+    }
+
+    [Fact]
+    public async Task Json_content_without_a_declared_length_is_cached_and_over_the_cap_passes_through_whole()
+    {
+        using var harness = CacheHarness.Create(new ChatCacheStrategyOptions { MaxRequestBodyBytes = 1024 });
+        var small = new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = "hi" } } };
+        var large = new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = new string('x', 4096) } } };
+
+        (await harness.Client.PostAsJsonAsync(CacheHarness.ChatUrl, small)).Dispose();
+        using var hit = await harness.Client.PostAsJsonAsync(CacheHarness.ChatUrl, small);
+        using var tooLarge = await harness.Client.PostAsJsonAsync(CacheHarness.ChatUrl, large);
+
+        Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus());
+        Assert.Equal("ChatCachePolly; fwd=bypass; detail=request-too-large", tooLarge.CacheStatus());
+        Assert.Contains(new string('x', 4096), harness.UpstreamBodies[^1]); // sent whole
     }
 
     /// <summary>A content that declares its length but can be serialized only once: re-sends must not depend on it.</summary>
