@@ -5,15 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing redis-server (Debian package) for the distributed-store tests..."
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
-      || echo "warning: could not install redis-server; Redis tests will report as skipped (and fail when CI=true)."
-  else
-    echo "warning: redis-server not found and cannot be installed here; Redis tests will report as skipped (and fail when CI=true)."
-  fi
-fi
+bash eng/install-redis.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

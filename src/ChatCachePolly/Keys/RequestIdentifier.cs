@@ -28,7 +28,8 @@ internal enum RequestVerdict
 }
 
 /// <summary>The identity of a request as the cache sees it.</summary>
-internal readonly record struct RequestIdentity(RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null);
+internal readonly record struct RequestIdentity(
+    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default);
 
 /// <summary>
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
@@ -40,6 +41,18 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
     /// <summary>Gets the alias table (tests and diagnostics); null when misses are explained (every key is computed in full).</summary>
     internal KeyAliasTable? Aliases => _aliases;
+
+    /// <summary>
+    /// Remembers the alias of a request that was just answered from the cache, so its next byte-identical repeat skips
+    /// canonicalization. Called on hits only: a request that never repeats never costs an alias.
+    /// </summary>
+    public void RememberAlias(in RequestIdentity identity)
+    {
+        if (_aliases is not null && (identity.Alias.Preimage is not null || identity.Alias.Alias != default))
+        {
+            _aliases.Add(identity.Alias, identity.Key, identity.Facts);
+        }
+    }
 
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
@@ -75,8 +88,6 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
                 {
                     return new(RequestVerdict.InvalidBody, default, endpoint, false);
                 }
-
-                _aliases?.Add(token, key, facts);
             }
 
             // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.
@@ -93,7 +104,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
             var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder, key) : null;
-            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation);
+            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
         }
         finally
         {

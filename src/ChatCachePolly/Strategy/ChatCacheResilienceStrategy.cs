@@ -124,6 +124,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
                 {
                     if (directives.AcceptsAge(cached.Age(now)))
                     {
+                        _identifier.RememberAlias(identity);
                         return await ServeAsync(cached, request, context, now, stale: null).ConfigureAwait(capture);
                     }
                 }

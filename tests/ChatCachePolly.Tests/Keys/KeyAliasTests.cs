@@ -8,8 +8,26 @@ public sealed class KeyAliasTests
     private static RequestIdentifier Identifier(int capacity = 1024) =>
         new(new RequestClassifier(ChatCacheStrategyOptions.DefaultCacheablePaths), new RequestKeyBuilder(IgnoredMembers.Default), "p", 1 << 20, explain: false, capacity);
 
-    private static Task<RequestIdentity> IdentifyAsync(RequestIdentifier identifier, string body, string apiKey = "sk-a") =>
-        identifier.IdentifyAsync(CacheHarness.ChatRequest(body, apiKey: apiKey), false, default).AsTask();
+    /// <summary>Identifies a request and, as a hit would, remembers its alias.</summary>
+    private static async Task<RequestIdentity> IdentifyAsync(RequestIdentifier identifier, string body, string apiKey = "sk-a")
+    {
+        var identity = await identifier.IdentifyAsync(CacheHarness.ChatRequest(body, apiKey: apiKey), false, default);
+        identifier.RememberAlias(identity);
+        return identity;
+    }
+
+    [Fact]
+    public async Task Identifying_alone_remembers_nothing_only_a_hit_does()
+    {
+        var identifier = Identifier();
+        string body = Fixtures.Request("chat.request.json");
+
+        var identity = await identifier.IdentifyAsync(CacheHarness.ChatRequest(body), false, default);
+        Assert.Equal(0, identifier.Aliases!.Count); // a request that never repeats costs no alias
+
+        identifier.RememberAlias(identity);
+        Assert.Equal(1, identifier.Aliases.Count);
+    }
 
     [Fact]
     public async Task A_byte_identical_repeat_resolves_through_its_alias_to_the_same_canonical_key()
