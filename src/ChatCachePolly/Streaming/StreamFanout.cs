@@ -31,6 +31,8 @@ internal sealed class StreamFanout
     private readonly Action<StreamRecorder> _onCompleted;
     private readonly Action<StreamRecorder> _onFailed;
     private readonly Action _onEnded;
+    // Cancelled when every reader has left. Never disposed on purpose: it has no timer and no linked tokens, and a reader may
+    // detach (and cancel it) at any moment, including just after the pump ended - disposing it would race with that.
     private readonly CancellationTokenSource _abandon = new();
     private readonly List<byte[]> _chunks = [];
     private readonly List<FanoutReader> _readers = [];
@@ -197,7 +199,6 @@ internal sealed class StreamFanout
             }
 
             await _upstream.DisposeAsync().ConfigureAwait(false);
-            _abandon.Dispose();
             _onEnded();
         }
     }

@@ -388,3 +388,32 @@ public sealed class StreamingTests
         Assert.Equal("ChatCachePolly; fwd=bypass; detail=stream", second.CacheStatus());
     }
 }
+
+public sealed class FanoutDisposeRaceTests
+{
+    [Fact]
+    public async Task Disposing_a_streamed_response_never_throws_whenever_the_upstream_ends()
+    {
+        // The last reader detaching races with the pump ending; disposing the response must never throw, whoever wins.
+        for (int i = 0; i < 1000; i++)
+        {
+            using var harness = CacheHarness.Create();
+            var upstream = new ChannelStream();
+            harness.Responder = _ => ChannelStream.EventStreamResponse(upstream);
+
+            var miss = await harness.Client.SendAsync(CacheHarness.ChatRequest(Fixtures.Request("chat-stream.request.json")), HttpCompletionOption.ResponseHeadersRead);
+            upstream.Write("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[]}\n\n");
+            if (i % 2 == 0)
+            {
+                upstream.Fail(new IOException("reset"));
+            }
+            else
+            {
+                upstream.End();
+            }
+
+            await Task.Yield();
+            miss.Dispose();
+        }
+    }
+}
