@@ -104,7 +104,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
     [Fact]
     public async Task Redis_store_never_serves_one_tenant_another_tenants_answer_and_holds_no_secret()
     {
-        await using var redis = await HardeningRedisServer.StartAsync();
+        await using var redis = await ChatCachePolly.RedisTests.RedisServer.StartAsync();
         var cacheOptions = redis.CacheOptions("tenants:");
         using var cache = new RedisCache(cacheOptions);
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
