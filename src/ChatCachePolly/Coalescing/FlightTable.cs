@@ -21,9 +21,6 @@ internal sealed class FlightTable
 
     public int Count => _flights.Count;
 
-    /// <summary>Gets the flight in progress for <paramref name="key"/>, if any (tests and diagnostics).</summary>
-    internal Flight? Find(ChatCacheKey key) => _flights.TryGetValue(key, out var flight) ? flight : null;
-
     /// <summary>Gets the flights in progress (tests and diagnostics).</summary>
     internal IEnumerable<Flight> InProgress => _flights.Values;
 

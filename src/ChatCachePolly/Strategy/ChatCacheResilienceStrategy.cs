@@ -118,6 +118,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             {
                 _events.Metrics.Lookup(_events.Client, endpoint, _timeProvider.GetElapsedTime(lookupStarted));
             }
+
             if (cached is not null)
             {
                 if (cached.IsFresh(now))
