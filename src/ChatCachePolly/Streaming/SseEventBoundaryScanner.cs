@@ -7,8 +7,7 @@ namespace ChatCachePolly.Streaming;
 /// <remarks>
 /// Hand-written on purpose, and only this: <see cref="System.Net.ServerSentEvents.SseParser"/> parses the events themselves,
 /// but it yields parsed items, not the raw bytes and their boundaries: the cache forwards the upstream's raw bytes to every reader
-/// the moment they arrive, records them byte for byte, and watches them go by
-/// go by - and it must know that an event (<c>data: [DONE]</c>) is complete the moment its bytes pass, not at end of stream.
+/// the moment they arrive, records them byte for byte, and must know that an event (<c>data: [DONE]</c>) is complete the moment its bytes pass, not at end of stream.
 /// </remarks>
 internal struct SseEventBoundaryScanner
 {
