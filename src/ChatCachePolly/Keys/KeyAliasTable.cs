@@ -34,7 +34,7 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
     private static readonly long Seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
 
     [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_preimage;
+    private static ArrayBufferWriter<byte>? t_frame;
 
     private readonly ConcurrentDictionary<UInt128, Verified> _verified = new();
     private readonly ConcurrentDictionary<ChatCacheKey, Resolved> _hashed = new();
@@ -50,30 +50,28 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
         token = default;
         if (body.Length <= MaxVerifiedPreimageBytes)
         {
-            var preimage = t_preimage ??= new ArrayBufferWriter<byte>(4096);
-            preimage.ResetWrittenCount();
-            try
+            // The preimage is the frame followed by the body; the body is hashed and compared where it lies (no copy).
+            var frameWriter = t_frame ??= new ArrayBufferWriter<byte>(512);
+            frameWriter.ResetWrittenCount();
+            if (!builder.TryWriteAliasFrame(request, partition, frameWriter))
             {
-                if (!builder.TryWriteAliasPreimage(request, body, partition, preimage))
-                {
-                    return false;
-                }
-
-                var bucket = hash is null ? XxHash128.HashToUInt128(preimage.WrittenSpan, Seed) : hash(preimage.WrittenSpan);
-                if (_verified.TryGetValue(bucket, out var found) && found.Preimage.AsSpan().SequenceEqual(preimage.WrittenSpan))
-                {
-                    key = found.Key;
-                    facts = found.Facts;
-                    return true;
-                }
-
-                token = new AliasToken(bucket, default, preimage.WrittenSpan.ToArray());
                 return false;
             }
-            finally
+
+            ReadOnlySpan<byte> frame = frameWriter.WrittenSpan;
+            var bucket = hash is null ? Bucket(frame, body) : hash(frame, body);
+            if (_verified.TryGetValue(bucket, out var found) && IsPreimageOf(found.Preimage, frame, body))
             {
-                preimage.Clear();
+                key = found.Key;
+                facts = found.Facts;
+                return true;
             }
+
+            byte[] preimage = GC.AllocateUninitializedArray<byte>(frame.Length + body.Length);
+            frame.CopyTo(preimage);
+            body.CopyTo(preimage.AsSpan(frame.Length));
+            token = new AliasToken(bucket, default, preimage);
+            return false;
         }
 
         if (!builder.TryBuildAlias(request, body, partition, out var alias))
@@ -116,13 +114,25 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
         }
     }
 
+    /// <summary>
+    /// The hash of the preimage without concatenating it: an XxHash128 of the body seeded by the secret seed and the frame's
+    /// XxHash3 (one seed derivation per call, not two).
+    /// </summary>
+    private static UInt128 Bucket(ReadOnlySpan<byte> frame, ReadOnlySpan<byte> body) =>
+        XxHash128.HashToUInt128(body, Seed ^ unchecked((long)XxHash3.HashToUInt64(frame)));
+
+    private static bool IsPreimageOf(byte[] preimage, ReadOnlySpan<byte> frame, ReadOnlySpan<byte> body) =>
+        preimage.Length == frame.Length + body.Length
+        && preimage.AsSpan(0, frame.Length).SequenceEqual(frame)
+        && preimage.AsSpan(frame.Length).SequenceEqual(body);
+
     private sealed record Verified(byte[] Preimage, ChatCacheKey Key, RequestBodyFacts Facts);
 
     private sealed record Resolved(ChatCacheKey Key, RequestBodyFacts Facts);
 }
 
-/// <summary>The hash that finds a verified alias's bucket (replaceable in tests to force collisions).</summary>
-internal delegate UInt128 PreimageHash(ReadOnlySpan<byte> preimage);
+/// <summary>The hash that finds a verified alias's bucket from the frame and the body (replaceable in tests to force collisions).</summary>
+internal delegate UInt128 PreimageHash(ReadOnlySpan<byte> frame, ReadOnlySpan<byte> body);
 
 /// <summary>How to remember a request that was not found in the alias table once its key is known.</summary>
 internal readonly record struct AliasToken(UInt128 Hash, ChatCacheKey Alias, byte[]? Preimage);

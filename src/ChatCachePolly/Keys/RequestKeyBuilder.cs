@@ -43,6 +43,8 @@ internal sealed class RequestKeyBuilder
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_tenant;
 
+    private readonly TenantDigestCache _tenantDigests = new();
+
     /// <summary>
     /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
     /// <paramref name="additionalHeaders"/> (for example a gateway's own credential header) to the tenant part of the key.
@@ -133,12 +135,13 @@ internal sealed class RequestKeyBuilder
         HttpHeadersNonValidated headers = request.Headers.NonValidated;
         if (digestTenant)
         {
-            // Verified aliases keep their preimage in memory: credentials go in only as their SHA-256.
+            // Verified aliases keep their preimage in memory: credentials go in only as their SHA-256 (remembered per
+            // credential set, so a repeat from the same client does not hash its credentials again).
             var tenant = t_tenant ??= new ArrayBufferWriter<byte>(256);
             tenant.ResetWrittenCount();
             WriteHeaders(tenant, headers, TenantHeaders);
             WriteHeaders(tenant, headers, AdditionalHeaders);
-            SHA256.HashData(tenant.WrittenSpan, buffer.GetSpan(ChatCacheKey.Size)[..ChatCacheKey.Size]);
+            _tenantDigests.GetDigest(tenant.WrittenSpan, buffer.GetSpan(ChatCacheKey.Size)[..ChatCacheKey.Size]);
             buffer.Advance(ChatCacheKey.Size);
             tenant.Clear();
         }
@@ -162,11 +165,11 @@ internal sealed class RequestKeyBuilder
     }
 
     /// <summary>
-    /// Writes the preimage of a verified alias into <paramref name="destination"/>: the frame (with the tenant headers as their
-    /// SHA-256, so no credential is kept) followed by the body exactly as sent. Two requests have equal preimages exactly when
-    /// they are the same request, byte for byte.
+    /// Writes the frame of a verified alias into <paramref name="destination"/>: everything of the key but the body, with the
+    /// tenant headers as their SHA-256 (so no credential is kept) and the alias version marker. The frame is self-delimiting,
+    /// so two requests have equal (frame, body) pairs exactly when they are the same request, byte for byte.
     /// </summary>
-    public bool TryWriteAliasPreimage(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, ArrayBufferWriter<byte> destination)
+    public bool TryWriteAliasFrame(HttpRequestMessage request, string partition, ArrayBufferWriter<byte> destination)
     {
         Uri? uri = request?.RequestUri;
         if (request is null || uri is null || !uri.IsAbsoluteUri)
@@ -175,8 +178,6 @@ internal sealed class RequestKeyBuilder
         }
 
         WriteFrame(destination, AliasFormatVersion, request, uri, partition, digestTenant: true);
-        body.CopyTo(destination.GetSpan(body.Length));
-        destination.Advance(body.Length);
         return true;
     }
 

@@ -21,6 +21,7 @@ public class KeyBenchmarks
     private RequestKeyBuilder _builder = null!;
     private ArrayBufferWriter<byte> _canonical = null!;
     private KeyAliasTable _aliases = null!;
+    private ArrayBufferWriter<byte> _frame = null!;
 
     [Params(2 * 1024, 64 * 1024, 1024 * 1024)]
     public int Size { get; set; }
@@ -37,6 +38,7 @@ public class KeyBenchmarks
         }
 
         _canonical = new ArrayBufferWriter<byte>(Size * 2);
+        _frame = new ArrayBufferWriter<byte>(512);
 
         // The key as a hit computes it: the request was keyed once, so its alias resolves it.
         _aliases = new KeyAliasTable(1024);
@@ -62,6 +64,14 @@ public class KeyBenchmarks
 
     [Benchmark(Description = "key of a repeat (alias: verified XxHash128 up to 64 KB, SHA-256 above)")]
     public bool ChatCache_KeyOfRepeat() => _aliases.TryResolve(_builder, _request, _body, string.Empty, out _, out _, out _);
+
+    [Benchmark(Description = "part: alias frame (method, URL, tenant digest, partition)")]
+    public int Part_AliasFrame()
+    {
+        _frame.ResetWrittenCount();
+        _builder.TryWriteAliasFrame(_request, string.Empty, _frame);
+        return _frame.WrittenCount;
+    }
 
     // Where the key time goes (same bytes): each pass TryBuild makes, alone.
     [Benchmark(Description = "part: Utf8.IsValid")]

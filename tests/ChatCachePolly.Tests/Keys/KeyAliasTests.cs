@@ -127,7 +127,7 @@ public sealed class VerifiedAliasTests
     [Fact]
     public void A_forced_hash_collision_never_maps_a_request_to_another_requests_key()
     {
-        var table = new KeyAliasTable(1024, hash: static _ => UInt128.One); // every preimage in one bucket
+        var table = new KeyAliasTable(1024, hash: static (_, _) => UInt128.One); // every preimage in one bucket
         const string a = """{"model":"m","messages":[{"role":"user","content":"a"}]}""";
         const string b = """{"model":"m","messages":[{"role":"user","content":"b"}]}""";
 
