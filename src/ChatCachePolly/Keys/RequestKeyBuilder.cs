@@ -96,8 +96,12 @@ internal sealed class RequestKeyBuilder
                 return false;
             }
 
+            // A reused per-thread hash object: SHA256.HashData sets up and tears down an OpenSSL digest context per call,
+            // which costs as much as hashing a kilobyte; reset is cheaper.
+            var sha = t_hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            sha.AppendData(buffer.WrittenSpan);
             Span<byte> hash = stackalloc byte[ChatCacheKey.Size];
-            SHA256.HashData(buffer.WrittenSpan, hash);
+            sha.GetHashAndReset(hash);
             key = ChatCacheKey.FromHash(hash);
             return true;
         }

@@ -91,64 +91,96 @@ internal static class ResponseInspector
         }
     }
 
+    /// <summary>The root members the inspection reads; everything else is skipped.</summary>
+    private enum Member : byte
+    {
+        Other,
+        Error,
+        Model,
+        Status,
+        Type,
+        Usage,
+        Choices,
+        Response,
+    }
+
+    /// <summary>
+    /// Which member the reader's property name is: one length switch and one comparison on the raw bytes (a response has
+    /// dozens of members, and comparing each name against every interesting one is most of an inspection's time); an
+    /// escaped name, which no provider sends, takes the unescaping comparison.
+    /// </summary>
+    private static Member Classify(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueIsEscaped)
+        {
+            return reader.ValueTextEquals("error"u8) ? Member.Error
+                : reader.ValueTextEquals("model"u8) ? Member.Model
+                : reader.ValueTextEquals("status"u8) ? Member.Status
+                : reader.ValueTextEquals("type"u8) ? Member.Type
+                : reader.ValueTextEquals("usage"u8) ? Member.Usage
+                : reader.ValueTextEquals("choices"u8) ? Member.Choices
+                : reader.ValueTextEquals("response"u8) ? Member.Response
+                : Member.Other;
+        }
+
+        ReadOnlySpan<byte> name = reader.ValueSpan;
+        return name.Length switch
+        {
+            4 when name.SequenceEqual("type"u8) => Member.Type,
+            5 when name.SequenceEqual("error"u8) => Member.Error,
+            5 when name.SequenceEqual("model"u8) => Member.Model,
+            5 when name.SequenceEqual("usage"u8) => Member.Usage,
+            6 when name.SequenceEqual("status"u8) => Member.Status,
+            7 when name.SequenceEqual("choices"u8) => Member.Choices,
+            8 when name.SequenceEqual("response"u8) => Member.Response,
+            _ => Member.Other,
+        };
+    }
+
     /// <summary>Reads the members of the object the reader is at; the nested <c>response</c> of a Responses API event is read too.</summary>
     private static void ReadObject(ref Utf8JsonReader reader, ref PayloadFacts facts, bool nested)
     {
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("error"u8))
+            Member member = Classify(ref reader);
+            reader.Read();
+            switch (member)
             {
-                reader.Read();
-                facts.Error |= reader.TokenType != JsonTokenType.Null;
-                reader.Skip();
-            }
-            else if (reader.ValueTextEquals("model"u8))
-            {
-                reader.Read();
-                facts.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Model;
-                reader.Skip();
-            }
-            else if (reader.ValueTextEquals("status"u8))
-            {
-                reader.Read();
-                facts.Status = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Status;
-                reader.Skip();
-            }
-            else if (!nested && reader.ValueTextEquals("type"u8))
-            {
-                reader.Read();
-                facts.Type = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                reader.Skip();
-            }
-            else if (reader.ValueTextEquals("usage"u8))
-            {
-                reader.Read();
-                facts.Usage = ReadUsage(ref reader, facts.Usage);
-            }
-            else if (reader.ValueTextEquals("choices"u8))
-            {
-                reader.Read();
-                ReadChoices(ref reader, ref facts);
-            }
-            else if (!nested && reader.ValueTextEquals("response"u8))
-            {
-                reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
-                {
-                    ReadObject(ref reader, ref facts, nested: true);
-                }
-                else
-                {
+                case Member.Error:
+                    facts.Error |= reader.TokenType != JsonTokenType.Null;
                     reader.Skip();
-                }
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
+                    break;
+                case Member.Model:
+                    facts.Model = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Model;
+                    reader.Skip();
+                    break;
+                case Member.Status:
+                    facts.Status = reader.TokenType == JsonTokenType.String ? reader.GetString() : facts.Status;
+                    reader.Skip();
+                    break;
+                case Member.Type when !nested:
+                    facts.Type = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                    reader.Skip();
+                    break;
+                case Member.Usage:
+                    facts.Usage = ReadUsage(ref reader, facts.Usage);
+                    break;
+                case Member.Choices:
+                    ReadChoices(ref reader, ref facts);
+                    break;
+                case Member.Response when !nested && reader.TokenType == JsonTokenType.StartObject:
+                    ReadObject(ref reader, ref facts, nested: true);
+                    break;
+                default:
+                    reader.Skip();
+                    break;
             }
         }
     }
+
+    /// <summary>The property name the reader is at equals <paramref name="name"/> (raw bytes unless the name was escaped).</summary>
+    private static bool NameIs(ref Utf8JsonReader reader, ReadOnlySpan<byte> name) =>
+        reader.ValueIsEscaped ? reader.ValueTextEquals(name) : reader.ValueSpan.SequenceEqual(name);
 
     private static TokenUsage ReadUsage(ref Utf8JsonReader reader, TokenUsage current)
     {
@@ -162,8 +194,8 @@ internal static class ResponseInspector
         long output = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool isInput = reader.ValueTextEquals("prompt_tokens"u8) || reader.ValueTextEquals("input_tokens"u8);
-            bool isOutput = reader.ValueTextEquals("completion_tokens"u8) || reader.ValueTextEquals("output_tokens"u8);
+            bool isInput = NameIs(ref reader, "prompt_tokens"u8) || NameIs(ref reader, "input_tokens"u8);
+            bool isOutput = !isInput && (NameIs(ref reader, "completion_tokens"u8) || NameIs(ref reader, "output_tokens"u8));
             reader.Read();
             if ((isInput || isOutput) && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long count))
             {
@@ -203,7 +235,7 @@ internal static class ResponseInspector
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                bool isFinishReason = reader.ValueTextEquals("finish_reason"u8);
+                bool isFinishReason = NameIs(ref reader, "finish_reason"u8);
                 reader.Read();
                 if (isFinishReason && reader.TokenType == JsonTokenType.String)
                 {
