@@ -6,7 +6,15 @@ using ChatCachePolly.Benchmarks;
 //   --short              the short job (1 launch, 3 warmup, 6 x 150 ms iterations) instead of the full job.
 //   --memory             heap growth per stored entry and byte-cap report (not BDN).
 //   --chart [csv] [dir]  PNG/SVG of hit latency vs request size from the BDN CSV.
+//   --loop hit|miss|a [seconds]  one operation of HitBenchmarks/MissBenchmarks in a loop, to run under a profiler
+//                        (dotnet-trace collect --profile cpu-sampling -- dotnet ChatCachePolly.Benchmarks.dll --loop hit 20).
 var argList = args.ToList();
+int loop = argList.IndexOf("--loop");
+if (loop >= 0)
+{
+    return ProfileLoop.Run(argList.Count > loop + 1 ? argList[loop + 1] : "hit", argList.Count > loop + 2 ? int.Parse(argList[loop + 2], System.Globalization.CultureInfo.InvariantCulture) : 20);
+}
+
 if (argList.Remove("--memory"))
 {
     return MemoryReport.Run();

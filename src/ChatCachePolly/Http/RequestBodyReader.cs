@@ -30,6 +30,14 @@ internal static class RequestBodyReader
     /// </returns>
     public static async ValueTask<(RequestBodyStatus Status, PooledBytes Body)> ReadAsync(HttpContent content, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
+        if (content is ByteArrayContent or ReadOnlyMemoryContent && !content.Headers.NonValidated.Contains("Content-Length"))
+        {
+            // Already in memory (byte arrays, strings, what an SDK or PostAsync usually sends): copy it straight out. Asking
+            // for its Content-Length would compute it and add a parsed header to the request on every call - on a hit that is
+            // a good part of the cache's own cost.
+            return ReadInMemory(content, maxBytes, cancellationToken);
+        }
+
         long? declared = content.Headers.ContentLength;
         if (declared is null)
         {
@@ -91,5 +99,124 @@ internal static class RequestBodyReader
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
         }
+    }
+
+    private static (RequestBodyStatus Status, PooledBytes Body) ReadInMemory(HttpContent content, int maxBytes, CancellationToken cancellationToken)
+    {
+        var capture = new CaptureStream(maxBytes);
+        try
+        {
+            content.CopyTo(capture, null, cancellationToken);
+        }
+        catch
+        {
+            capture.ReturnBuffer();
+            throw;
+        }
+
+        if (capture.Overflowed)
+        {
+            capture.ReturnBuffer();
+            return (RequestBodyStatus.TooLarge, default);
+        }
+
+        return (RequestBodyStatus.Read, capture.Detach());
+    }
+
+    /// <summary>
+    /// A write-only stream that captures what an in-memory content writes (one write, for the contents this is used for) into a
+    /// rented buffer, and stops capturing - without throwing into the content - once more than the cap has been written.
+    /// </summary>
+    private sealed class CaptureStream(int maxBytes) : Stream
+    {
+        private byte[]? _buffer;
+        private int _length;
+
+        public bool Overflowed { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => _length;
+
+        public override long Position
+        {
+            get => _length;
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Overflowed)
+            {
+                return;
+            }
+
+            if (buffer.Length > maxBytes - _length)
+            {
+                Overflowed = true;
+                return;
+            }
+
+            int needed = _length + buffer.Length;
+            if (_buffer is null || needed > _buffer.Length)
+            {
+                byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Min(maxBytes, (_buffer?.Length ?? 0) * 2)));
+                if (_buffer is not null)
+                {
+                    _buffer.AsSpan(0, _length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(_buffer);
+                }
+
+                _buffer = bigger;
+            }
+
+            buffer.CopyTo(_buffer.AsSpan(_length));
+            _length = needed;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return default;
+        }
+
+        /// <summary>Hands the captured bytes to the caller (an empty body still gets a buffer, as a read body always has one).</summary>
+        public PooledBytes Detach()
+        {
+            byte[] buffer = _buffer ?? ArrayPool<byte>.Shared.Rent(1);
+            _buffer = null;
+            return new PooledBytes(buffer, _length);
+        }
+
+        public void ReturnBuffer()
+        {
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
