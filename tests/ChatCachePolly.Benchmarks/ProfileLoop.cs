@@ -37,8 +37,33 @@ public static class ProfileLoop
                 break;
             }
 
+            case "cacheonly":
+            case "empty":
+            {
+                // The pipeline with nothing but the cache (every call a hit), or with nothing at all: their difference is what
+                // the cache strategy itself costs on a hit, less the upstream's response.
+                byte[] body = Payloads.Request(2048);
+                var builder = new Polly.ResiliencePipelineBuilder<HttpResponseMessage>();
+                if (operation == "cacheonly")
+                {
+                    Polly.ChatCacheResiliencePipelineBuilderExtensions.AddChatCache(builder);
+                }
+
+                var client = new HttpClient(new Microsoft.Extensions.Http.Resilience.ResilienceHandler(builder.Build()) { InnerHandler = new CannedResponseHandler(Payloads.Response(1024)) });
+                call = () => Clients.SendAsync(client, body);
+                break;
+            }
+
+            case "key":
+            {
+                var bench = new KeyBenchmarks { Size = 2048 };
+                bench.Setup();
+                call = () => Task.FromResult(bench.ChatCache_Key() ? 1 : 0);
+                break;
+            }
+
             default:
-                Console.Error.WriteLine("--loop hit|miss|a [seconds]");
+                Console.Error.WriteLine("--loop hit|miss|a|key [seconds]");
                 return 2;
         }
 

@@ -6,7 +6,7 @@ using ChatCachePolly.Benchmarks;
 //   --short              the short job (1 launch, 3 warmup, 6 x 150 ms iterations) instead of the full job.
 //   --memory             heap growth per stored entry and byte-cap report (not BDN).
 //   --chart [csv] [dir]  PNG/SVG of hit latency vs request size from the BDN CSV.
-//   --loop hit|miss|a [seconds]  one operation of HitBenchmarks/MissBenchmarks in a loop, to run under a profiler
+//   --loop hit|miss|a|key [seconds]  one operation of HitBenchmarks/MissBenchmarks/KeyBenchmarks (2 KB) in a loop, to run under a profiler
 //                        (dotnet-trace collect --profile cpu-sampling -- dotnet ChatCachePolly.Benchmarks.dll --loop hit 20).
 var argList = args.ToList();
 int loop = argList.IndexOf("--loop");

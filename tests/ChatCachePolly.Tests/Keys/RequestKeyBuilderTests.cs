@@ -89,6 +89,59 @@ public sealed class RequestKeyBuilderTests
     }
 
     [Fact]
+    public void Every_tenant_header_is_framed_in_key_order_whatever_the_order_and_case_they_were_added_in()
+    {
+        var expected = new List<byte>();
+        void Int32(int v) => expected.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(v) : [.. BitConverter.GetBytes(v).Reverse()]);
+        void Str(string v)
+        {
+            Int32(Encoding.UTF8.GetByteCount(v));
+            expected.AddRange(Encoding.UTF8.GetBytes(v));
+        }
+
+        Int32(RequestKeyBuilder.KeyFormatVersion);
+        Str("POST");
+        Str("https");
+        Str(string.Empty);
+        Str("api.openai.com");
+        Int32(443);
+        Str("/v1/chat/completions");
+        Str(string.Empty);
+        Str("authorization");
+        expected.Add(1);
+        Int32(1);
+        Str("Bearer sk-a");
+        Str("api-key");
+        expected.Add(1);
+        Int32(1);
+        Str("azure-key");
+        Str("openai-organization");
+        expected.Add(1);
+        Int32(1);
+        Str("org-1");
+        Str("openai-project");
+        expected.Add(1);
+        Int32(2);
+        Str("proj-1");
+        Str("proj-2");
+        expected.Add(1);
+        Str("p");
+        expected.Add((byte)'{');
+        Int32(0);
+
+        using HttpRequestMessage request = Post(authorization: null);
+        request.Headers.TryAddWithoutValidation("User-Agent", "test");
+        request.Headers.TryAddWithoutValidation("OPENAI-PROJECT", ["proj-1", "proj-2"]);
+        request.Headers.TryAddWithoutValidation("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        request.Headers.TryAddWithoutValidation("OpenAI-Organization", "org-1");
+        request.Headers.TryAddWithoutValidation("Api-Key", "azure-key");
+        request.Headers.TryAddWithoutValidation("authorization", "Bearer sk-a");
+
+        Assert.True(new RequestKeyBuilder(IgnoredMembers.Default).TryBuild(request, "{}"u8, "p", out var key, out _));
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. expected])), key.ToString());
+    }
+
+    [Fact]
     public void Irrelevant_headers_do_not_matter()
     {
         using HttpRequestMessage plain = Post();
