@@ -1,4 +1,3 @@
-using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 
 namespace ChatCachePolly.Storage;
@@ -11,14 +10,15 @@ internal sealed class CacheEntry
 {
     /// <summary>
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
-    /// (~152 B), the LRU node (~48 B), the dictionary slot with its share of growth slack, calibrated against the measured
-    /// heap growth of the memory store (<c>eng/bench.sh --memory</c>).
+    /// (160 B, the 32-byte key inline), the LRU node (72 B), the dictionary slot (52 B) with its share of growth slack,
+    /// calibrated against the measured heap growth of the memory store (<c>eng/bench.sh --memory</c>).
     /// </summary>
-    internal const int OverheadBytes = 224;
+    internal const int OverheadBytes = 200;
 
     private long _freshUntilTicks;
 
     public CacheEntry(
+        ChatCacheKey key,
         int statusCode,
         string? contentType,
         KeyValuePair<string, string>[] headers,
@@ -29,10 +29,10 @@ internal sealed class CacheEntry
         EndpointKind endpoint,
         string? model,
         TokenUsage usage,
-        string keyFingerprint,
         int[]? eventEnds = null,
         int[]? eventTimesMs = null)
     {
+        Key = key;
         StatusCode = statusCode;
         ContentType = contentType;
         Headers = headers;
@@ -43,14 +43,12 @@ internal sealed class CacheEntry
         Endpoint = endpoint;
         Model = model;
         Usage = usage;
-        KeyFingerprint = keyFingerprint;
-        HitCacheStatus = CacheStatus.Hit(keyFingerprint);
         EventEnds = eventEnds;
         EventTimesMs = eventTimesMs;
 
         // Counted as the heap holds it, so the byte cap bounds memory, not just payload.
         long size = OverheadBytes + ArrayBytes(body.Length, 1) + ArrayBytes(eventEnds?.Length, 4) + ArrayBytes(eventTimesMs?.Length, 4)
-            + StringBytes(contentType) + StringBytes(model) + StringBytes(keyFingerprint) + StringBytes(HitCacheStatus)
+            + StringBytes(contentType) + StringBytes(model)
             + ArrayBytes(headers.Length, 16);
         foreach (var header in headers)
         {
@@ -100,10 +98,11 @@ internal sealed class CacheEntry
 
     public TokenUsage Usage { get; }
 
-    public string KeyFingerprint { get; }
-
-    /// <summary>Gets the precomputed <c>Cache-Status</c> value served with every hit (no per-hit formatting).</summary>
-    public string HitCacheStatus { get; }
+    /// <summary>
+    /// Gets the key the entry was stored under. The fingerprint (<c>Cache-Status; key=</c>, logs) is derived from it when
+    /// needed rather than kept as a string per entry.
+    /// </summary>
+    public ChatCacheKey Key { get; }
 
     /// <summary>Gets the bytes counted against the store's byte cap.</summary>
     public long Size { get; }

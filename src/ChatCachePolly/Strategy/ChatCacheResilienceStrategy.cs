@@ -229,7 +229,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             entry.ExtendFreshness(now + _timeToLive);
         }
 
-        string cacheStatus = stale is null ? entry.HitCacheStatus : CacheStatus.StaleHit(entry.KeyFingerprint, stale);
+        string cacheStatus = stale is null ? CacheStatus.Hit(entry.Key) : CacheStatus.StaleHit(entry.Key, stale);
         var response = CachedResponseFactory.CreateHit(entry, request, now, cacheStatus, _pacing, _timeProvider);
         await _events.HitAsync(context, request, entry, entry.Age(now), stale is not null).ConfigureAwait(context.ContinueOnCapturedContext);
         return Outcome.FromResult(response);
@@ -368,6 +368,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         var now = _timeProvider.GetUtcNow();
         var entry = new CacheEntry(
+            key: key,
             statusCode: 200,
             contentType: ResponseHeaderPolicy.ContentType(response.Content),
             headers: ResponseHeaderPolicy.Capture(response),
@@ -377,8 +378,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             originalLatency: latency,
             endpoint: endpoint,
             model: facts.Model,
-            usage: facts.Usage,
-            keyFingerprint: fingerprint);
+            usage: facts.Usage);
 
         notStored ??= await StoreAsync(key, entry, context.CancellationToken).ConfigureAwait(capture);
 
@@ -479,6 +479,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             {
                 var now = _timeProvider.GetUtcNow();
                 var entry = new CacheEntry(
+                    key: pending.Identity.Key,
                     statusCode: 200,
                     contentType: pending.Template.ContentType,
                     headers: pending.Template.Headers,
@@ -489,7 +490,6 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
                     endpoint: pending.Identity.Endpoint,
                     model: recorded.Model,
                     usage: recorded.Usage,
-                    keyFingerprint: fingerprint,
                     eventEnds: recorded.EventEnds,
                     eventTimesMs: recorded.EventTimesMs);
                 reason = await StoreAsync(pending.Identity.Key, entry, CancellationToken.None).ConfigureAwait(false);

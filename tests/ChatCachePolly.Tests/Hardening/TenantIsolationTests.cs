@@ -91,7 +91,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         {
             var entry = (await store.GetAsync(key, default))!;
             string everything = Encoding.UTF8.GetString(entry.Body) + "\n" + entry.ContentType + "\n" + entry.Model + "\n"
-                + string.Join("\n", entry.Headers.Select(h => h.Key + ": " + h.Value)) + "\n" + entry.KeyFingerprint + "\n" + key;
+                + string.Join("\n", entry.Headers.Select(h => h.Key + ": " + h.Value)) + "\n" + entry.Key.Fingerprint + "\n" + key;
             foreach (string secret in secrets)
             {
                 Assert.DoesNotContain(secret, everything, StringComparison.OrdinalIgnoreCase);
@@ -149,7 +149,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
             {
                 texts.Add(Encoding.UTF8.GetString(blob));
                 texts.Add(Encoding.Latin1.GetString(blob));
-                if (ChatCachePolly.Storage.Serialization.CacheEntrySerializer.TryDeserialize(blob, out var entry) == ChatCachePolly.Storage.Serialization.CacheEntryReadResult.Ok && entry is not null)
+                if (ChatCachePolly.Storage.Serialization.CacheEntrySerializer.TryDeserialize(blob, default, out var entry) == ChatCachePolly.Storage.Serialization.CacheEntryReadResult.Ok && entry is not null)
                 {
                     entries++;
                     texts.Add(Encoding.UTF8.GetString(entry.Body));

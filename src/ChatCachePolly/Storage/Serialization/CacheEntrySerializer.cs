@@ -107,8 +107,9 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            string fingerprint = entry.Key.Fingerprint;
             int size = FixedHeaderSize
-                + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(entry.KeyFingerprint)
+                + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(fingerprint)
                 + VarIntSize((uint)entry.Headers.Length);
             foreach (var header in entry.Headers)
             {
@@ -155,7 +156,7 @@ internal static class CacheEntrySerializer
             int pos = FixedHeaderSize;
             WriteString(span, ref pos, entry.ContentType);
             WriteString(span, ref pos, entry.Model);
-            WriteString(span, ref pos, entry.KeyFingerprint);
+            WriteString(span, ref pos, fingerprint);
             WriteVarInt(span, ref pos, (uint)entry.Headers.Length);
             foreach (var header in entry.Headers)
             {
@@ -202,7 +203,11 @@ internal static class CacheEntrySerializer
     }
 
     /// <summary>Reads an entry. Never throws: anything unreadable is reported, with <paramref name="entry"/> null.</summary>
-    public static CacheEntryReadResult TryDeserialize(ReadOnlySpan<byte> payload, out CacheEntry? entry)
+    /// <param name="payload">The stored bytes.</param>
+    /// <param name="key">The key the payload was stored under: the entry's <see cref="CacheEntry.Key"/>. The stored key
+    /// fingerprint is checked for presence only (it is the fingerprint of the key the store addressed the payload by).</param>
+    /// <param name="entry">The entry, or null.</param>
+    public static CacheEntryReadResult TryDeserialize(ReadOnlySpan<byte> payload, ChatCacheKey key, out CacheEntry? entry)
     {
         entry = null;
         try
@@ -349,6 +354,7 @@ internal static class CacheEntrySerializer
             }
 
             entry = new CacheEntry(
+                key,
                 status,
                 contentType,
                 headers,
@@ -359,7 +365,6 @@ internal static class CacheEntrySerializer
                 (EndpointKind)endpoint,
                 model,
                 new TokenUsage(inputTokens, outputTokens),
-                fingerprint,
                 eventEnds,
                 eventTimes);
             return CacheEntryReadResult.Ok;
