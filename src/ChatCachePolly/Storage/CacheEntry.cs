@@ -10,12 +10,15 @@ internal sealed class CacheEntry
 {
     /// <summary>
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
-    /// (160 B, the 32-byte key inline), the LRU node (72 B), the dictionary slot (52 B) with its share of growth slack,
-    /// calibrated against the measured heap growth of the memory store (<c>eng/bench.sh --memory</c>).
+    /// (184 B: the 32-byte key and the two LRU links inline) and the store's hash slot (16 B, plus a 4-byte bucket) with its
+    /// share of growth slack, calibrated against the measured heap growth of the memory store (<c>eng/bench.sh --memory</c>),
+    /// where the content type and some header values are shared literals the formula counts per entry (hence below the
+    /// object sizes).
     /// </summary>
-    internal const int OverheadBytes = 200;
+    internal const int OverheadBytes = 102;
 
     private long _freshUntilTicks;
+    private int _held;
 
     public CacheEntry(
         ChatCacheKey key,
@@ -106,6 +109,22 @@ internal sealed class CacheEntry
 
     /// <summary>Gets the bytes counted against the store's byte cap.</summary>
     public long Size { get; }
+
+    /// <summary>Gets or sets the more recently used neighbour in the memory store's LRU list (owned by that store, under its lock).</summary>
+    internal CacheEntry? LruPrevious { get; set; }
+
+    /// <summary>Gets or sets the less recently used neighbour in the memory store's LRU list (owned by that store, under its lock).</summary>
+    internal CacheEntry? LruNext { get; set; }
+
+    /// <summary>Marks the entry as linked into a memory store; false when a store already holds it (the links are single-use).</summary>
+    internal bool TryClaim() => Interlocked.CompareExchange(ref _held, 1, 0) == 0;
+
+    /// <summary>Marks the entry as no longer linked into a memory store.</summary>
+    internal void Release() => Volatile.Write(ref _held, 0);
+
+    /// <summary>A copy for another placement: same payload (arrays shared, nothing re-encoded), own key, links and freshness.</summary>
+    internal CacheEntry CopyFor(ChatCacheKey key) =>
+        new(key, StatusCode, ContentType, Headers, Body, StoredAt, FreshUntil, OriginalLatency, Endpoint, Model, Usage, EventEnds, EventTimesMs);
 
     public bool IsFresh(DateTimeOffset now) => now.UtcTicks < Volatile.Read(ref _freshUntilTicks);
 
