@@ -12,10 +12,9 @@ internal sealed class CacheEntry
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
     /// (184 B: the 32-byte key and the two LRU links inline) and the store's hash slot (16 B, plus a 4-byte bucket) with its
     /// share of growth slack, calibrated against the measured heap growth of the memory store (<c>eng/bench.sh --memory</c>),
-    /// where the content type and some header values are shared literals the formula counts per entry (hence below the
-    /// object sizes).
+    /// where some header values are shared literals the formula counts per entry (hence below the object sizes).
     /// </summary>
-    internal const int OverheadBytes = 102;
+    internal const int OverheadBytes = 158;
 
     private long _freshUntilTicks;
     private int _held;
@@ -35,6 +34,10 @@ internal sealed class CacheEntry
         int[]? eventEnds = null,
         int[]? eventTimesMs = null)
     {
+        // Repeated upstream strings are held once per process, not once per entry (a value the bounded pool does not take is
+        // kept and counted).
+        bool sharedContentType = Intern(MediaTypes, ref contentType);
+        bool sharedModel = Intern(Models, ref model);
         Key = key;
         StatusCode = statusCode;
         ContentType = contentType;
@@ -51,7 +54,7 @@ internal sealed class CacheEntry
 
         // Counted as the heap holds it, so the byte cap bounds memory, not just payload.
         long size = OverheadBytes + ArrayBytes(body.Length, 1) + ArrayBytes(eventEnds?.Length, 4) + ArrayBytes(eventTimesMs?.Length, 4)
-            + StringBytes(contentType) + StringBytes(model)
+            + (sharedContentType ? 0 : StringBytes(contentType)) + (sharedModel ? 0 : StringBytes(model))
             + ArrayBytes(headers.Length, 16);
         foreach (var header in headers)
         {
@@ -60,6 +63,12 @@ internal sealed class CacheEntry
 
         Size = size;
     }
+
+    /// <summary>Gets the pool of media types (<c>Content-Type</c> values) entries share: at most 64, each at most 64 characters.</summary>
+    internal static StringInternPool MediaTypes { get; } = new(64);
+
+    /// <summary>Gets the pool of model names entries share: at most 256, each at most 64 characters.</summary>
+    internal static StringInternPool Models { get; } = new(256);
 
     public int StatusCode { get; }
 
@@ -70,6 +79,19 @@ internal sealed class CacheEntry
     private static long StringBytes(string? value) => value is null ? 0 : Align(22L + (2L * value.Length));
 
     private static long Align(long bytes) => (bytes + 7) & ~7L;
+
+    /// <summary>Swaps <paramref name="value"/> for the pool's shared instance; false when it is kept (and counted) per entry.</summary>
+    private static bool Intern(StringInternPool pool, ref string? value)
+    {
+        if (value is null)
+        {
+            return true;
+        }
+
+        bool shared = pool.TryIntern(value, out string pooled, out _);
+        value = pooled;
+        return shared;
+    }
 
     public string? ContentType { get; }
 
