@@ -65,4 +65,68 @@ public sealed class CacheEntryLayoutTests
         Assert.Equal(fingerprint, key.Fingerprint);
         Assert.Equal(key, (await harness.Store.GetAsync(key, default))!.Key);
     }
+
+    /// <summary>The object the memory store holds per response (64-bit runtime), as the layout remarks on <see cref="CacheEntry"/> document.</summary>
+    private const int EntryObjectBytes = 152;
+
+    [Fact]
+    public void The_entry_object_is_as_small_as_its_layout_documents()
+    {
+        var entry = JsonEntry(key: Key(1));
+        var key = Key(2);
+        var copies = new CacheEntry[1000];
+        entry.CopyFor(key); // JIT
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < copies.Length; i++)
+        {
+            copies[i] = entry.CopyFor(key); // allocates the entry object only
+        }
+
+        long perEntry = (GC.GetAllocatedBytesForCurrentThread() - before) / copies.Length;
+        GC.KeepAlive(copies);
+        Assert.Equal(EntryObjectBytes, perEntry);
+    }
+
+    [Fact]
+    public void Copies_and_round_trips_keep_every_field_and_the_same_size()
+    {
+        foreach (var entry in new[] { JsonEntry(key: Key(1)), StreamEntry(withTimes: true, key: Key(1)), StreamEntry(withTimes: false, key: Key(1)) })
+        {
+            entry.ExtendFreshness(entry.FreshUntil + TimeSpan.FromMinutes(3));
+            var copy = entry.CopyFor(Key(1));
+            AssertSameEntry(entry, copy);
+            Assert.Equal(entry.Size, copy.Size);
+            Assert.Equal(Key(9), entry.CopyFor(Key(9)).Key);
+        }
+    }
+
+    [Fact]
+    public void Narrow_fields_keep_their_values()
+    {
+        var storedAt = new DateTimeOffset(2026, 3, 4, 5, 6, 7, TimeSpan.FromHours(2));
+        var entry = new CacheEntry(
+            key: Key(1),
+            statusCode: 599,
+            contentType: null,
+            headers: [],
+            body: [],
+            storedAt: storedAt,
+            freshUntil: storedAt + TimeSpan.FromMinutes(1),
+            originalLatency: TimeSpan.FromTicks(long.MaxValue),
+            endpoint: EndpointKind.Responses,
+            model: null,
+            usage: new TokenUsage(long.MaxValue, long.MinValue));
+
+        Assert.Equal(599, entry.StatusCode);
+        Assert.Equal(storedAt, entry.StoredAt); // the same instant (held as UTC ticks)
+        Assert.Equal(TimeSpan.Zero, entry.StoredAt.Offset);
+        Assert.Equal(TimeSpan.FromTicks(long.MaxValue), entry.OriginalLatency);
+        Assert.Equal(EndpointKind.Responses, entry.Endpoint);
+        Assert.Equal(new TokenUsage(long.MaxValue, long.MinValue), entry.Usage);
+        Assert.Equal(TimeSpan.FromSeconds(30), entry.Age(storedAt + TimeSpan.FromSeconds(30)));
+        Assert.Equal(TimeSpan.Zero, entry.Age(storedAt - TimeSpan.FromSeconds(30)));
+        Assert.False(entry.IsEventStream);
+        Assert.Null(entry.EventEnds);
+        Assert.Null(entry.EventTimesMs);
+    }
 }
