@@ -7,42 +7,64 @@ namespace ChatCachePolly.Storage;
 /// array in a new read-only content.
 /// </summary>
 /// <remarks>
-/// Laid out for the memory store, which holds one of these per response (64-bit runtime, 152 B): the 32-byte key inline (the
-/// fingerprint and the hit <c>Cache-Status</c> are derived from it), the two LRU links the store owns, freshness and storage
-/// times as UTC ticks, the status code in 16 bits, the endpoint and the pooled-string flags in one byte, the stream-only
-/// arrays behind one reference that a JSON body leaves null. Model and media type are pooled instances
-/// (<see cref="StringInternPool"/>). <see cref="Size"/> is computed from these on demand, not stored.
+/// <para>Laid out for the memory store, which holds one of these per response. Per entry the heap holds this object and one
+/// array (plus, for a recorded stream, its event arrays):</para>
+/// <code>
+/// object (144 B, 64-bit)  header 16, key 32 (the fingerprint and the hit Cache-Status are derived from it), LRU links 2 x 8
+///                         (the memory store's), array 8, stream events 8 (null for JSON), media type 8 and model 8 (pooled
+///                         instances), stored-at / fresh-until / latency as ticks 3 x 8, usage 2 x 8, body length 4,
+///                         status 2, endpoint + pooled-string flags 1, store claim 1
+/// array                   the body, then the kept headers packed after it (<see cref="PackedHeaders"/>)
+/// </code>
+/// <para><see cref="Size"/> is computed from these on demand, not stored.</para>
 /// </remarks>
 internal sealed class CacheEntry
 {
     /// <summary>
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
-    /// (152 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
-    /// measured heap growth of the memory store (<c>eng/bench.sh --memory</c>), where some header values are shared literals
-    /// the formula counts per entry (hence below the object sizes).
+    /// (144 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
+    /// measured heap growth of the memory store (<c>eng/bench.sh --memory</c>).
     /// </summary>
-    internal const int OverheadBytes = 126;
+    internal const int OverheadBytes = 175;
 
     private const int EndpointMask = 0x0F;
     private const byte SharedContentTypeFlag = 0x10;
     private const byte SharedModelFlag = 0x20;
 
-    private readonly byte[] _body;
-    private readonly KeyValuePair<string, string>[] _headers;
+    private readonly byte[] _buffer; // the body, then the packed headers
     private readonly StreamEvents? _events;
     private readonly long _storedAtTicks;
     private readonly long _latencyTicks;
+    private readonly int _bodyLength;
     private readonly ushort _statusCode;
     private readonly byte _bits; // endpoint (low 4 bits) | pooled-string flags
     private long _freshUntilTicks;
     private byte _held;
 
+    /// <summary>Initializes a new instance of the <see cref="CacheEntry"/> class.</summary>
+    /// <param name="key">The key of the request the entry answers.</param>
+    /// <param name="statusCode">The HTTP status code.</param>
+    /// <param name="contentType">The body's media type as sent.</param>
+    /// <param name="headers">The kept response headers (<see cref="Http.ResponseHeaderPolicy"/>).</param>
+    /// <param name="body">
+    /// The body, at offset 0 of its array (a default segment is an empty body). Taken without a copy when the array has
+    /// exactly <see cref="PackedHeaders.Measure"/> bytes after the body (none when no headers are kept): the headers are
+    /// written there, so those spare bytes belong to the entry. Otherwise copied into a new array.
+    /// </param>
+    /// <param name="storedAt">When the response was stored.</param>
+    /// <param name="freshUntil">The end of freshness.</param>
+    /// <param name="originalLatency">How long the upstream took.</param>
+    /// <param name="endpoint">The endpoint family.</param>
+    /// <param name="model">The model the upstream reported.</param>
+    /// <param name="usage">The token usage the upstream reported.</param>
+    /// <param name="eventEnds">For a recorded event stream, the offset just past each event.</param>
+    /// <param name="eventTimesMs">For a recorded event stream, when each event arrived.</param>
     public CacheEntry(
         ChatCacheKey key,
         int statusCode,
         string? contentType,
-        KeyValuePair<string, string>[] headers,
-        byte[] body,
+        ReadOnlySpan<KeyValuePair<string, string>> headers,
+        ArraySegment<byte> body,
         DateTimeOffset storedAt,
         DateTimeOffset freshUntil,
         TimeSpan originalLatency,
@@ -71,8 +93,8 @@ internal sealed class CacheEntry
         ContentType = contentType;
         Model = model;
         Usage = usage;
-        _body = body;
-        _headers = headers;
+        _buffer = Pack(body, headers);
+        _bodyLength = body.Count;
         _events = eventEnds is null ? null : new StreamEvents(eventEnds, eventTimesMs);
         _storedAtTicks = storedAt.UtcTicks;
         _freshUntilTicks = freshUntil.UtcTicks;
@@ -88,8 +110,8 @@ internal sealed class CacheEntry
         ContentType = source.ContentType;
         Model = source.Model;
         Usage = source.Usage;
-        _body = source._body;
-        _headers = source._headers;
+        _buffer = source._buffer;
+        _bodyLength = source._bodyLength;
         _events = source._events;
         _storedAtTicks = source._storedAtTicks;
         _freshUntilTicks = Volatile.Read(ref source._freshUntilTicks);
@@ -114,11 +136,14 @@ internal sealed class CacheEntry
 
     public string? ContentType { get; }
 
-    /// <summary>Gets the kept response headers (never secrets, rate limits, dates or framing headers).</summary>
-    public KeyValuePair<string, string>[] Headers => _headers;
-
     /// <summary>Gets the decoded response body. Shared by every hit; never mutated.</summary>
-    public byte[] Body => _body;
+    public ReadOnlyMemory<byte> Body => new(_buffer, 0, _bodyLength);
+
+    /// <summary>Gets the array whose first <see cref="BodyLength"/> bytes are the body (for a content over it without a copy).</summary>
+    internal byte[] BodyArray => _buffer;
+
+    /// <summary>Gets the length of the body.</summary>
+    public int BodyLength => _bodyLength;
 
     /// <summary>Gets, for a recorded event stream, the offset just past each event in <see cref="Body"/>; null for a JSON body.</summary>
     public int[]? EventEnds => _events?.Ends;
@@ -147,16 +172,9 @@ internal sealed class CacheEntry
     {
         get
         {
-            long size = OverheadBytes + ArrayBytes(_body.Length, 1) + (_events?.HeapBytes ?? 0)
+            return OverheadBytes + ArrayBytes(_buffer.Length, 1) + (_events?.HeapBytes ?? 0)
                 + ((_bits & SharedContentTypeFlag) != 0 ? 0 : StringBytes(ContentType))
-                + ((_bits & SharedModelFlag) != 0 ? 0 : StringBytes(Model))
-                + ArrayBytes(_headers.Length, 16);
-            foreach (var header in _headers)
-            {
-                size += StringBytes(header.Value); // names are HttpHeaders' shared known-header strings
-            }
-
-            return size;
+                + ((_bits & SharedModelFlag) != 0 ? 0 : StringBytes(Model));
         }
     }
 
@@ -165,6 +183,12 @@ internal sealed class CacheEntry
 
     /// <summary>Gets or sets the less recently used neighbour in the memory store's LRU list (owned by that store, under its lock).</summary>
     internal CacheEntry? LruNext { get; set; }
+
+    /// <summary>Gets the kept response headers (never secrets, rate limits, dates or framing headers), decoded into a new array.</summary>
+    public KeyValuePair<string, string>[] GetHeaders() => PackedHeaders.Decode(_buffer, _bodyLength);
+
+    /// <summary>Enumerates the kept response headers, decoding each value into a new string (a hit's response needs one anyway).</summary>
+    public PackedHeaders.Enumerator EnumerateHeaders() => new(_buffer, _bodyLength);
 
     public bool IsFresh(DateTimeOffset now) => now.UtcTicks < Volatile.Read(ref _freshUntilTicks);
 
@@ -203,6 +227,26 @@ internal sealed class CacheEntry
     private static long StringBytes(string? value) => value is null ? 0 : Align(22L + (2L * value.Length));
 
     private static long Align(long bytes) => (bytes + 7) & ~7L;
+
+    /// <summary>The entry's one array: the body, then the packed headers (see the constructor for when the body's array is reused).</summary>
+    private static byte[] Pack(ArraySegment<byte> body, ReadOnlySpan<KeyValuePair<string, string>> headers)
+    {
+        if (body.Array is null)
+        {
+            body = ArraySegment<byte>.Empty;
+        }
+
+        int packed = PackedHeaders.Measure(headers);
+        byte[] buffer = body.Array!;
+        if (body.Offset != 0 || buffer.Length != body.Count + packed)
+        {
+            buffer = GC.AllocateUninitializedArray<byte>(body.Count + packed);
+            body.AsSpan().CopyTo(buffer);
+        }
+
+        PackedHeaders.Write(buffer.AsSpan(body.Count), headers);
+        return buffer;
+    }
 
     /// <summary>Swaps <paramref name="value"/> for the pool's shared instance; false when it is kept (and counted) per entry.</summary>
     private static bool Intern(StringInternPool pool, ref string? value)

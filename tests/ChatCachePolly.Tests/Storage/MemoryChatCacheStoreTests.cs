@@ -108,7 +108,7 @@ public sealed class MemoryChatCacheStoreTests
         Assert.Equal(Key(2), under2.Key);
         Assert.Equal(entry.Size, under2.Size);
         AssertSameEntry(entry, inB);
-        Assert.Same(entry.Body, inB.Body); // a copy shares the payload
+        Assert.Same(entry.BodyArray, inB.BodyArray); // a copy shares the payload
 
         // Each store's list is intact.
         Assert.Equal([1, 2], Order(a));

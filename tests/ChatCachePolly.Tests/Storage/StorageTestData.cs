@@ -71,8 +71,8 @@ internal static class StorageTestData
         Assert.NotNull(actual);
         Assert.Equal(expected.StatusCode, actual.StatusCode);
         Assert.Equal(expected.ContentType, actual.ContentType);
-        Assert.Equal(expected.Headers, actual.Headers);
-        Assert.Equal(expected.Body, actual.Body);
+        Assert.Equal(expected.GetHeaders(), actual.GetHeaders());
+        Assert.Equal(expected.Body.ToArray(), actual.Body.ToArray());
         Assert.Equal(expected.EventEnds, actual.EventEnds);
         Assert.Equal(expected.EventTimesMs, actual.EventTimesMs);
         Assert.Equal(expected.IsEventStream, actual.IsEventStream);
