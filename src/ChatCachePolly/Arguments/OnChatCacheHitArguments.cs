@@ -1,3 +1,4 @@
+using ChatCachePolly.Keys;
 using Polly;
 
 namespace ChatCachePolly;
@@ -5,6 +6,10 @@ namespace ChatCachePolly;
 /// <summary>Arguments of <see cref="ChatCacheStrategyOptions.OnCacheHit"/>.</summary>
 public readonly struct OnChatCacheHitArguments
 {
+    private readonly string? _keyFingerprint;
+    private readonly ChatCacheKey _key;
+    private readonly bool _hasKey;
+
     /// <summary>Initializes a new instance of the <see cref="OnChatCacheHitArguments"/> struct.</summary>
     /// <param name="context">The resilience context of the execution.</param>
     /// <param name="request">The request answered from the cache.</param>
@@ -17,7 +22,18 @@ public readonly struct OnChatCacheHitArguments
         Context = context;
         Request = request;
         Age = age;
-        KeyFingerprint = keyFingerprint;
+        _keyFingerprint = keyFingerprint;
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="OnChatCacheHitArguments"/> struct whose fingerprint is derived from <paramref name="key"/> when read.</summary>
+    internal OnChatCacheHitArguments(ResilienceContext context, HttpRequestMessage request, TimeSpan age, ChatCacheKey key, bool isStale)
+    {
+        IsStale = isStale;
+        Context = context;
+        Request = request;
+        Age = age;
+        _key = key;
+        _hasKey = true;
     }
 
     /// <summary>Gets the resilience context of the execution.</summary>
@@ -33,5 +49,7 @@ public readonly struct OnChatCacheHitArguments
     public bool IsStale { get; }
 
     /// <summary>Gets a short, non-reversible fingerprint of the cache key (the <c>key=</c> of <c>Cache-Status</c>).</summary>
-    public string KeyFingerprint { get; }
+    /// <remarks>On a hit the cache passes its key and the fingerprint is formatted only when read (a hit that nobody
+    /// observes allocates no fingerprint).</remarks>
+    public string KeyFingerprint => _keyFingerprint ?? (_hasKey ? _key.Fingerprint : null!);
 }

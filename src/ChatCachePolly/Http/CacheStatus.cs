@@ -15,10 +15,24 @@ internal static class CacheStatus
 
     public const string OnlyIfCachedMiss = CacheName + "; fwd=miss; detail=only-if-cached";
 
-    public static string Hit(string keyFingerprint) => $"{CacheName}; hit; key={keyFingerprint}";
+    /// <summary>Length of <see cref="ChatCacheKey.Fingerprint"/>: 12 lowercase hex characters (the first 6 digest bytes).</summary>
+    public const int FingerprintLength = 12;
+
+    private const string HitPrefix = CacheName + "; hit; key=";
+
+    /// <summary>
+    /// A fresh hit: <c>ChatCachePolly; hit; key=</c> and the key's fingerprint, formatted straight into the one string a hit
+    /// allocates (entries keep their key, not this string).
+    /// </summary>
+    public static string Hit(ChatCacheKey key) =>
+        string.Create(HitPrefix.Length + FingerprintLength, key, static (span, k) =>
+        {
+            HitPrefix.CopyTo(span);
+            WriteFingerprint(k, span[HitPrefix.Length..]);
+        });
 
     /// <summary>An expired entry served on purpose: <c>…; hit; stale</c>, with why it was allowed.</summary>
-    public static string StaleHit(string keyFingerprint, string detail) => $"{CacheName}; hit; stale; key={keyFingerprint}; detail={detail}";
+    public static string StaleHit(ChatCacheKey key, string detail) => $"{CacheName}; hit; stale; key={key.Fingerprint}; detail={detail}";
 
     /// <summary>A follower answered by the upstream call of an identical request already in flight.</summary>
     public static string Collapsed(string keyFingerprint) => $"{CacheName}; fwd=miss; collapsed; key={keyFingerprint}";
@@ -31,6 +45,14 @@ internal static class CacheStatus
         var storedPart = stored ? "; stored" : string.Empty;
         var detailPart = detail is null ? string.Empty : $"; detail={detail}";
         return $"{CacheName}; fwd={fwd}{status}{storedPart}; key={keyFingerprint}{detailPart}";
+    }
+
+    /// <summary>Writes the key's fingerprint (the characters of <see cref="ChatCacheKey.Fingerprint"/>) without allocating.</summary>
+    private static void WriteFingerprint(ChatCacheKey key, Span<char> destination)
+    {
+        Span<byte> digest = stackalloc byte[ChatCacheKey.Size];
+        key.CopyTo(digest);
+        Convert.TryToHexStringLower(digest[..(FingerprintLength / 2)], destination, out _);
     }
 
     /// <summary>Precomputed bypass values, so pass-through costs no formatting.</summary>

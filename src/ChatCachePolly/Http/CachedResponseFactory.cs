@@ -10,7 +10,7 @@ internal static class CachedResponseFactory
     public static HttpResponseMessage CreateHit(CacheEntry entry, HttpRequestMessage request, DateTimeOffset now, string cacheStatus, ReplayPacing pacing, TimeProvider timeProvider)
     {
         // Both contents wrap the stored array: no per-hit copy, and each can be read any number of times.
-        HttpContent content = entry.IsEventStream ? new ReplayContent(entry, pacing, timeProvider) : new ByteArrayContent(entry.Body);
+        HttpContent content = entry.IsEventStream ? new ReplayContent(entry, pacing, timeProvider) : new ByteArrayContent(entry.BodyArray, 0, entry.BodyLength);
         if (entry.ContentType is not null)
         {
             content.Headers.TryAddWithoutValidation("Content-Type", entry.ContentType);
@@ -22,7 +22,8 @@ internal static class CachedResponseFactory
             RequestMessage = request,
         };
 
-        foreach (var header in entry.Headers)
+        // Kept headers are packed after the body: each value is decoded into the string the response holds (names are pooled).
+        foreach (var header in entry.EnumerateHeaders())
         {
             response.Headers.TryAddWithoutValidation(header.Key, header.Value);
         }

@@ -28,15 +28,25 @@ internal static class ResponseBodyReader
 {
     private const int DefaultInitialSize = 16 * 1024;
 
-    public static async ValueTask<(ResponseBodyStatus Status, byte[]? Body)> ReadAsync(
-        HttpResponseMessage response, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken)
+    /// <summary>Reads the decoded body, bounded by <paramref name="maxBytes"/>.</summary>
+    /// <param name="response">The response; its content is replaced by an equivalent one.</param>
+    /// <param name="maxBytes">The most body bytes to keep.</param>
+    /// <param name="continueOnCapturedContext">Whether awaits resume on the captured context.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <param name="spareBytes">
+    /// Bytes to leave free after the body in its array (the entry packs its kept headers there, so storing it copies nothing).
+    /// The caller's new content covers the body only.
+    /// </param>
+    /// <returns>The outcome and, when complete, the body: offset 0 of an array of exactly its length plus <paramref name="spareBytes"/>.</returns>
+    public static async ValueTask<(ResponseBodyStatus Status, ArraySegment<byte> Body)> ReadAsync(
+        HttpResponseMessage response, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken, int spareBytes = 0)
     {
         var original = response.Content;
         var encodings = original.Headers.ContentEncoding;
         string? encoding = null;
         if (encodings.Count > 1)
         {
-            return (ResponseBodyStatus.UnsupportedEncoding, null);
+            return (ResponseBodyStatus.UnsupportedEncoding, default);
         }
 
         foreach (var value in encodings)
@@ -44,7 +54,7 @@ internal static class ResponseBodyReader
             encoding = value;
             if (!IsSupported(encoding))
             {
-                return (ResponseBodyStatus.UnsupportedEncoding, null);
+                return (ResponseBodyStatus.UnsupportedEncoding, default);
             }
         }
 
@@ -52,7 +62,7 @@ internal static class ResponseBodyReader
         if (declared > maxBytes)
         {
             // Known to be over the cap before reading a byte: leave the response exactly as it came.
-            return (ResponseBodyStatus.TooLarge, null);
+            return (ResponseBodyStatus.TooLarge, default);
         }
 
         Stream raw = await original.ReadAsStreamAsync(cancellationToken).ConfigureAwait(continueOnCapturedContext);
@@ -71,7 +81,7 @@ internal static class ResponseBodyReader
                         // Over the cap: give the caller what was read followed by the rest of the (decoded) stream.
                         var prefix = buffer.AsSpan(0, total).ToArray();
                         Replace(response, new StreamContent(new PrefixedStream(prefix, stream)), dropContentEncoding: encoding is not null);
-                        return (ResponseBodyStatus.TooLarge, null);
+                        return (ResponseBodyStatus.TooLarge, default);
                     }
 
                     byte[] larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1L));
@@ -90,7 +100,7 @@ internal static class ResponseBodyReader
                     // The caller must meet this failure where it would have without the cache: while reading the body.
                     var prefix = buffer.AsSpan(0, total).ToArray();
                     Replace(response, new StreamContent(new PrefixedStream(prefix, stream, ExceptionDispatchInfo.Capture(ex))), dropContentEncoding: encoding is not null);
-                    return (ResponseBodyStatus.ReadFailed, null);
+                    return (ResponseBodyStatus.ReadFailed, default);
                 }
 
                 if (read == 0)
@@ -101,10 +111,11 @@ internal static class ResponseBodyReader
                 total += read;
             }
 
-            var body = buffer.AsSpan(0, total).ToArray();
+            var body = new byte[total + spareBytes];
+            buffer.AsSpan(0, total).CopyTo(body);
             await stream.DisposeAsync().ConfigureAwait(continueOnCapturedContext);
-            Replace(response, new ByteArrayContent(body), dropContentEncoding: true);
-            return (ResponseBodyStatus.Complete, body);
+            Replace(response, new ByteArrayContent(body, 0, total), dropContentEncoding: true);
+            return (ResponseBodyStatus.Complete, new ArraySegment<byte>(body, 0, total));
         }
         finally
         {

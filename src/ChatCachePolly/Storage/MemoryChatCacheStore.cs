@@ -10,16 +10,19 @@ namespace ChatCachePolly.Storage;
 /// <c>MemoryCache</c> rejects a new entry when it is full and compacts later in the background by a percentage, so the newest
 /// answer is the one dropped and the byte cap is only approximate. This store evicts the least recently used entries
 /// synchronously before admitting a new one, holds the byte cap exactly, and reads time from the pipeline's
-/// <see cref="TimeProvider"/>. The lock guards a dictionary lookup and four pointer writes; nodes are intrusive, so a hit
-/// allocates nothing.
+/// <see cref="TimeProvider"/>. The lock guards a hash lookup and four pointer writes; a hit allocates nothing.
+/// <para>Layout: the entries themselves are the LRU list (<see cref="CacheEntry.LruPrevious"/>/<see cref="CacheEntry.LruNext"/>)
+/// and the index is a <see cref="HashSet{T}"/> of entries looked up by <see cref="ChatCacheKey"/> (an alternate lookup over
+/// <see cref="CacheEntry.Key"/>): no node object and no second copy of the 32-byte key per entry, 16 bytes per hash slot.</para>
 /// </remarks>
 internal sealed class MemoryChatCacheStore : IChatCacheStore
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<ChatCacheKey, Node> _map = [];
+    private readonly HashSet<CacheEntry> _entries = new(EntryKeyComparer.Instance);
+    private readonly HashSet<CacheEntry>.AlternateLookup<ChatCacheKey> _byKey;
     private readonly TimeProvider _timeProvider;
-    private Node? _head; // most recently used
-    private Node? _tail; // least recently used
+    private CacheEntry? _head; // most recently used
+    private CacheEntry? _tail; // least recently used
     private long _bytes;
     private int _maxEntries;
     private long _maxBytes;
@@ -27,6 +30,7 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
 
     public MemoryChatCacheStore(int maxEntries, long maxBytes, TimeProvider timeProvider, TimeSpan staleRetention = default)
     {
+        _byKey = _entries.GetAlternateLookup<ChatCacheKey>();
         _timeProvider = timeProvider;
         Configure(maxEntries, maxBytes, staleRetention);
     }
@@ -40,7 +44,7 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
         {
             lock (_gate)
             {
-                return _map.Count;
+                return _entries.Count;
             }
         }
     }
@@ -68,22 +72,27 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
         var now = _timeProvider.GetUtcNow();
         lock (_gate)
         {
-            if (!_map.TryGetValue(key, out var node))
+            if (!_byKey.TryGetValue(key, out var entry))
             {
                 return default;
             }
 
-            if (now >= node.Entry.FreshUntil + StaleRetention)
+            if (now >= entry.FreshUntil + StaleRetention)
             {
-                RemoveNode(node);
+                Remove(entry);
                 return default;
             }
 
-            MoveToFront(node);
-            return new ValueTask<CacheEntry?>(node.Entry);
+            MoveToFront(entry);
+            return new ValueTask<CacheEntry?>(entry);
         }
     }
 
+    /// <remarks>
+    /// An entry is linked into at most one store at a time. An entry that is already held (by another store, or by this one
+    /// under another key) or whose <see cref="CacheEntry.Key"/> is not <paramref name="key"/> is stored as a copy that shares
+    /// its payload arrays; setting the entry already stored under <paramref name="key"/> again only refreshes its recency.
+    /// </remarks>
     public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
     {
         lock (_gate)
@@ -93,14 +102,25 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
                 return new ValueTask<StoreWriteResult>(StoreWriteResult.TooLarge);
             }
 
-            if (_map.TryGetValue(key, out var existing))
+            if (_byKey.TryGetValue(key, out var existing))
             {
-                RemoveNode(existing);
+                if (ReferenceEquals(existing, entry))
+                {
+                    MoveToFront(entry);
+                    return new ValueTask<StoreWriteResult>(StoreWriteResult.Stored);
+                }
+
+                Remove(existing);
             }
 
-            var node = new Node(key, entry);
-            _map.Add(key, node);
-            AddFront(node);
+            if (entry.Key != key || !entry.TryClaim())
+            {
+                entry = entry.CopyFor(key);
+                entry.TryClaim();
+            }
+
+            _entries.Add(entry);
+            AddFront(entry);
             _bytes += entry.Size;
             EvictOverflow();
             return new ValueTask<StoreWriteResult>(StoreWriteResult.Stored);
@@ -111,9 +131,9 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
     {
         lock (_gate)
         {
-            if (_map.TryGetValue(key, out var node))
+            if (_byKey.TryGetValue(key, out var entry))
             {
-                RemoveNode(node);
+                Remove(entry);
                 return new ValueTask<bool>(true);
             }
 
@@ -125,7 +145,16 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
     {
         lock (_gate)
         {
-            _map.Clear();
+            for (var entry = _head; entry is not null;)
+            {
+                var next = entry.LruNext;
+                entry.LruPrevious = null;
+                entry.LruNext = null;
+                entry.Release();
+                entry = next;
+            }
+
+            _entries.Clear();
             _head = null;
             _tail = null;
             _bytes = 0;
@@ -139,10 +168,10 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
     {
         lock (_gate)
         {
-            var keys = new List<ChatCacheKey>(_map.Count);
-            for (var node = _head; node is not null; node = node.Next)
+            var keys = new List<ChatCacheKey>(_entries.Count);
+            for (var entry = _head; entry is not null; entry = entry.LruNext)
             {
-                keys.Add(node.Key);
+                keys.Add(entry.Key);
             }
 
             return keys;
@@ -151,76 +180,83 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
 
     private void EvictOverflow()
     {
-        while (_tail is not null && (_map.Count > _maxEntries || _bytes > _maxBytes))
+        while (_tail is not null && (_entries.Count > _maxEntries || _bytes > _maxBytes))
         {
-            RemoveNode(_tail);
+            Remove(_tail);
             _evictions++;
         }
     }
 
-    private void AddFront(Node node)
+    private void AddFront(CacheEntry entry)
     {
-        node.Previous = null;
-        node.Next = _head;
+        entry.LruPrevious = null;
+        entry.LruNext = _head;
         if (_head is not null)
         {
-            _head.Previous = node;
+            _head.LruPrevious = entry;
         }
 
-        _head = node;
-        _tail ??= node;
+        _head = entry;
+        _tail ??= entry;
     }
 
-    private void MoveToFront(Node node)
+    private void MoveToFront(CacheEntry entry)
     {
-        if (ReferenceEquals(node, _head))
+        if (ReferenceEquals(entry, _head))
         {
             return;
         }
 
-        Unlink(node);
-        AddFront(node);
+        Unlink(entry);
+        AddFront(entry);
     }
 
-    private void RemoveNode(Node node)
+    private void Remove(CacheEntry entry)
     {
-        Unlink(node);
-        _map.Remove(node.Key);
-        _bytes -= node.Entry.Size;
+        Unlink(entry);
+        _entries.Remove(entry);
+        _bytes -= entry.Size;
+        entry.Release();
     }
 
-    private void Unlink(Node node)
+    private void Unlink(CacheEntry entry)
     {
-        if (node.Previous is not null)
+        if (entry.LruPrevious is not null)
         {
-            node.Previous.Next = node.Next;
+            entry.LruPrevious.LruNext = entry.LruNext;
         }
         else
         {
-            _head = node.Next;
+            _head = entry.LruNext;
         }
 
-        if (node.Next is not null)
+        if (entry.LruNext is not null)
         {
-            node.Next.Previous = node.Previous;
+            entry.LruNext.LruPrevious = entry.LruPrevious;
         }
         else
         {
-            _tail = node.Previous;
+            _tail = entry.LruPrevious;
         }
 
-        node.Previous = null;
-        node.Next = null;
+        entry.LruPrevious = null;
+        entry.LruNext = null;
     }
 
-    private sealed class Node(ChatCacheKey key, CacheEntry entry)
+    /// <summary>Entries are equal when their keys are; a <see cref="ChatCacheKey"/> finds its entry without a probe object.</summary>
+    private sealed class EntryKeyComparer : IEqualityComparer<CacheEntry>, IAlternateEqualityComparer<ChatCacheKey, CacheEntry>
     {
-        public ChatCacheKey Key { get; } = key;
+        public static readonly EntryKeyComparer Instance = new();
 
-        public CacheEntry Entry { get; } = entry;
+        public bool Equals(CacheEntry? x, CacheEntry? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.Key == y.Key);
 
-        public Node? Previous { get; set; }
+        public int GetHashCode(CacheEntry obj) => obj.Key.GetHashCode();
 
-        public Node? Next { get; set; }
+        public bool Equals(ChatCacheKey alternate, CacheEntry other) => alternate == other.Key;
+
+        public int GetHashCode(ChatCacheKey alternate) => alternate.GetHashCode();
+
+        /// <summary>Never used: entries are added as entries, only looked up by key.</summary>
+        public CacheEntry Create(ChatCacheKey alternate) => throw new NotSupportedException("Entries are added, not created from a key.");
     }
 }

@@ -229,7 +229,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             entry.ExtendFreshness(now + _timeToLive);
         }
 
-        string cacheStatus = stale is null ? entry.HitCacheStatus : CacheStatus.StaleHit(entry.KeyFingerprint, stale);
+        string cacheStatus = stale is null ? CacheStatus.Hit(entry.Key) : CacheStatus.StaleHit(entry.Key, stale);
         var response = CachedResponseFactory.CreateHit(entry, request, now, cacheStatus, _pacing, _timeProvider);
         await _events.HitAsync(context, request, entry, entry.Age(now), stale is not null).ConfigureAwait(context.ContinueOnCapturedContext);
         return Outcome.FromResult(response);
@@ -323,11 +323,13 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             return await RecordStreamAsync(outcome, context, request, identity, forward, directives, started, flight).ConfigureAwait(capture);
         }
 
+        // Captured before the body is read so that the body's array has room for the entry's packed headers.
+        var headers = ResponseHeaderPolicy.Capture(response);
         ResponseBodyStatus bodyStatus;
-        byte[]? body;
+        ArraySegment<byte> body;
         try
         {
-            (bodyStatus, body) = await ResponseBodyReader.ReadAsync(response, _maxResponseBodyBytes, capture, context.CancellationToken).ConfigureAwait(capture);
+            (bodyStatus, body) = await ResponseBodyReader.ReadAsync(response, _maxResponseBodyBytes, capture, context.CancellationToken, PackedHeaders.Measure(headers)).ConfigureAwait(capture);
         }
         catch (Exception ex)
         {
@@ -338,7 +340,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             return (Outcome.FromException<HttpResponseMessage>(ex), FlightResult.Nothing, false);
         }
 
-        if (bodyStatus != ResponseBodyStatus.Complete || body is null)
+        if (bodyStatus != ResponseBodyStatus.Complete || body.Array is null)
         {
             var (reason, detail) = bodyStatus switch
             {
@@ -368,17 +370,17 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         var now = _timeProvider.GetUtcNow();
         var entry = new CacheEntry(
+            key: key,
             statusCode: 200,
             contentType: ResponseHeaderPolicy.ContentType(response.Content),
-            headers: ResponseHeaderPolicy.Capture(response),
+            headers: headers,
             body: body,
             storedAt: now,
             freshUntil: now + _timeToLive,
             originalLatency: latency,
             endpoint: endpoint,
             model: facts.Model,
-            usage: facts.Usage,
-            keyFingerprint: fingerprint);
+            usage: facts.Usage);
 
         notStored ??= await StoreAsync(key, entry, context.CancellationToken).ConfigureAwait(capture);
 
@@ -397,7 +399,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         }
 
         Mark(response, CacheStatus.Forward(forward, stored: true, fingerprint));
-        await _events.StoredAsync(context, request, endpoint, facts.Model, body.Length, fingerprint).ConfigureAwait(capture);
+        await _events.StoredAsync(context, request, endpoint, facts.Model, body.Count, fingerprint).ConfigureAwait(capture);
         return (outcome, shared, false);
     }
 
@@ -479,6 +481,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             {
                 var now = _timeProvider.GetUtcNow();
                 var entry = new CacheEntry(
+                    key: pending.Identity.Key,
                     statusCode: 200,
                     contentType: pending.Template.ContentType,
                     headers: pending.Template.Headers,
@@ -489,7 +492,6 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
                     endpoint: pending.Identity.Endpoint,
                     model: recorded.Model,
                     usage: recorded.Usage,
-                    keyFingerprint: fingerprint,
                     eventEnds: recorded.EventEnds,
                     eventTimesMs: recorded.EventTimesMs);
                 reason = await StoreAsync(pending.Identity.Key, entry, CancellationToken.None).ConfigureAwait(false);
@@ -501,7 +503,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
             }
             else
             {
-                await _events.StoredAsync(context, pending.Request, pending.Identity.Endpoint, recorded.Model, recorded.Body.Length, fingerprint).ConfigureAwait(false);
+                await _events.StoredAsync(context, pending.Request, pending.Identity.Endpoint, recorded.Model, recorded.Body.Count, fingerprint).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
     }
@@ -648,7 +650,8 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         public bool NoStore { get; } = noStore;
 
-        public void OnCompleted(StreamRecorder recorder) => _ = owner.CommitStreamAsync(this, recorder.TakeRecording(), recorder.IsTruncated);
+        public void OnCompleted(StreamRecorder recorder) =>
+            _ = owner.CommitStreamAsync(this, recorder.TakeRecording(PackedHeaders.Measure(Template.Headers)), recorder.IsTruncated);
 
         public void OnFailed(StreamRecorder recorder) =>
             _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, Identity.Endpoint, recorder.FailureReason, Identity.Key.Fingerprint));

@@ -22,10 +22,10 @@ internal sealed class ReplayContent(CacheEntry entry, ReplayPacing pacing, TimeP
         // Writes slices of the stored body, one event at a time: no per-hit buffer or copy.
         var pacer = new ReplayStream(entry, pacing, timeProvider);
         int start = 0;
-        foreach (int end in entry.EventEnds ?? [entry.Body.Length])
+        foreach (int end in entry.EventEnds ?? [entry.BodyLength])
         {
             await pacer.WaitForNextEventAsync(cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(entry.Body.AsMemory(start, end - start), cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(entry.Body.Slice(start, end - start), cancellationToken).ConfigureAwait(false);
             start = end;
         }
     }
@@ -44,7 +44,7 @@ internal sealed class ReplayContent(CacheEntry entry, ReplayPacing pacing, TimeP
 
     protected override bool TryComputeLength(out long length)
     {
-        length = entry.Body.Length;
+        length = entry.BodyLength;
         return true;
     }
 }
@@ -55,7 +55,7 @@ internal readonly record struct ReplayPacing(ChatCacheReplayPacing Mode, TimeSpa
 /// <summary>A read-only stream over a recorded event stream that never returns more than the rest of the current event.</summary>
 internal sealed class ReplayStream(CacheEntry entry, ReplayPacing pacing, TimeProvider timeProvider) : Stream
 {
-    private readonly int[] _eventEnds = entry.EventEnds ?? [entry.Body.Length];
+    private readonly int[] _eventEnds = entry.EventEnds ?? [entry.BodyLength];
     private int _position;
     private int _event;
     private long _started = -1;
@@ -66,7 +66,7 @@ internal sealed class ReplayStream(CacheEntry entry, ReplayPacing pacing, TimePr
 
     public override bool CanWrite => false;
 
-    public override long Length => entry.Body.Length;
+    public override long Length => entry.BodyLength;
 
     public override long Position
     {
@@ -178,7 +178,7 @@ internal sealed class ReplayStream(CacheEntry entry, ReplayPacing pacing, TimePr
 
         int end = _eventEnds[_event];
         int count = Math.Min(destination.Length, end - _position);
-        entry.Body.AsSpan(_position, count).CopyTo(destination);
+        entry.Body.Span.Slice(_position, count).CopyTo(destination);
         _position += count;
         if (_position == end)
         {

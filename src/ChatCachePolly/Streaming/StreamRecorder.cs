@@ -110,7 +110,8 @@ internal sealed class StreamRecorder : IDisposable
     }
 
     /// <summary>Builds the recorded payload of a completed recording (one exact-size copy, made once per stored stream).</summary>
-    public RecordedStream TakeRecording()
+    /// <param name="spareBytes">Bytes to leave free after the body in its array (where the entry packs its kept headers).</param>
+    public RecordedStream TakeRecording(int spareBytes = 0)
     {
         if (State != RecordingState.Completed || _buffer is null)
         {
@@ -118,8 +119,9 @@ internal sealed class StreamRecorder : IDisposable
         }
 
         // Everything up to the end of the terminal event; anything after it is not part of the answer.
-        var body = _buffer.AsSpan(0, _eventStart).ToArray();
-        var recorded = new RecordedStream(body, [.. _eventEnds], [.. _eventTimes], _facts.Model, _facts.Usage);
+        var body = new byte[_eventStart + spareBytes];
+        _buffer.AsSpan(0, _eventStart).CopyTo(body);
+        var recorded = new RecordedStream(new ArraySegment<byte>(body, 0, _eventStart), [.. _eventEnds], [.. _eventTimes], _facts.Model, _facts.Usage);
         Release();
         return recorded;
     }
@@ -243,4 +245,4 @@ internal sealed class StreamRecorder : IDisposable
 }
 
 /// <summary>A completed recording: the bytes up to the end of the terminal event, where each event ends, and when it arrived.</summary>
-internal sealed record RecordedStream(byte[] Body, int[] EventEnds, int[] EventTimesMs, string? Model, TokenUsage Usage);
+internal sealed record RecordedStream(ArraySegment<byte> Body, int[] EventEnds, int[] EventTimesMs, string? Model, TokenUsage Usage);

@@ -25,13 +25,13 @@ internal sealed class ChatCacheEventReporter(
 
     public ValueTask HitAsync(ResilienceContext context, HttpRequestMessage request, CacheEntry entry, TimeSpan age, bool stale)
     {
-        var args = new OnChatCacheHitArguments(context, request, age, entry.KeyFingerprint, stale);
+        var args = new OnChatCacheHitArguments(context, request, age, entry.Key, stale);
         telemetry.Report(new ResilienceEvent(stale ? ResilienceEventSeverity.Information : ResilienceEventSeverity.Debug, stale ? ChatCacheEvents.StaleServed : ChatCacheEvents.Hit), context, args);
         metrics.Request(client, entry.Endpoint, stale ? "stale" : "hit", entry.Model);
         metrics.Saved(client, entry);
         if (logger.IsEnabled(LogLevel.Debug))
         {
-            ChatCacheLog.Hit(logger, client, ChatCacheMetrics.EndpointTag(entry.Endpoint), entry.KeyFingerprint, age.TotalSeconds, stale ? " (stale)" : string.Empty);
+            ChatCacheLog.Hit(logger, client, ChatCacheMetrics.EndpointTag(entry.Endpoint), entry.Key.Fingerprint, age.TotalSeconds, stale ? " (stale)" : string.Empty);
         }
 
         return _onHit is null ? default : _onHit(args);

@@ -35,14 +35,14 @@ public class StreamReplayBenchmarks
         }
 
         var now = DateTimeOffset.UtcNow;
-        _entry = new CacheEntry(200, "text/event-stream", [], Encoding.UTF8.GetBytes(body.ToString()), now, now.AddHours(1), TimeSpan.FromSeconds(2), EndpointKind.ChatCompletions, "m", default, "0123456789ab", ends, new int[Events]);
+        _entry = new CacheEntry(default, 200, "text/event-stream", [], Encoding.UTF8.GetBytes(body.ToString()), now, now.AddHours(1), TimeSpan.FromSeconds(2), EndpointKind.ChatCompletions, "m", default, ends, new int[Events]);
         _request = new HttpRequestMessage(HttpMethod.Post, "https://api.openai.com/v1/chat/completions");
     }
 
     [Benchmark(Description = "streamed hit: create, read every event, dispose")]
     public async Task<int> ReplayAll()
     {
-        using var response = CachedResponseFactory.CreateHit(_entry, _request, DateTimeOffset.UtcNow, _entry.HitCacheStatus, default, TimeProvider.System);
+        using var response = CachedResponseFactory.CreateHit(_entry, _request, DateTimeOffset.UtcNow, CacheStatus.Hit(_entry.Key), default, TimeProvider.System);
         await using var stream = await response.Content.ReadAsStreamAsync();
         int total = 0;
         int read;

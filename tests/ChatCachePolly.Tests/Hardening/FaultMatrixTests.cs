@@ -95,7 +95,7 @@ public sealed class FaultMatrixTests
 
             // Stored decoded: the entry body is the exact decoded body the first caller got.
             var entry = await store.GetAsync(store.KeysByRecency()[0], default);
-            Assert.Equal(actual.Body, Encoding.UTF8.GetString(entry!.Body));
+            Assert.Equal(actual.Body, Encoding.UTF8.GetString(entry!.Body.Span));
 
             int before = harness.UpstreamCalls;
             var hit = await CallAsync(harness.Client, scenario with { Cancel = CancelAt.Never });
@@ -207,7 +207,7 @@ public sealed class FaultMatrixTests
         var store = (MemoryChatCacheStore)harness.Store;
         Assert.Equal(1, store.Count);
         var entry = await store.GetAsync(store.KeysByRecency()[0], default);
-        Assert.Equal(ChatJson, Encoding.UTF8.GetString(entry!.Body));
+        Assert.Equal(ChatJson, Encoding.UTF8.GetString(entry!.Body.Span));
     }
 
     private static IEnumerable<Scenario> Build()
@@ -630,7 +630,7 @@ public sealed class LoopbackFaultMatrixTests : IAsyncLifetime
         if (expectStored)
         {
             var entry = await store.GetAsync(store.KeysByRecency()[0], ct);
-            Assert.Equal(actual.Body, Encoding.UTF8.GetString(entry!.Body));
+            Assert.Equal(actual.Body, Encoding.UTF8.GetString(entry!.Body.Span));
         }
     }
 

@@ -90,14 +90,14 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         foreach (var key in store.KeysByRecency())
         {
             var entry = (await store.GetAsync(key, default))!;
-            string everything = Encoding.UTF8.GetString(entry.Body) + "\n" + entry.ContentType + "\n" + entry.Model + "\n"
-                + string.Join("\n", entry.Headers.Select(h => h.Key + ": " + h.Value)) + "\n" + entry.KeyFingerprint + "\n" + key;
+            string everything = Encoding.UTF8.GetString(entry.Body.Span) + "\n" + entry.ContentType + "\n" + entry.Model + "\n"
+                + string.Join("\n", entry.GetHeaders().Select(h => h.Key + ": " + h.Value)) + "\n" + entry.Key.Fingerprint + "\n" + key;
             foreach (string secret in secrets)
             {
                 Assert.DoesNotContain(secret, everything, StringComparison.OrdinalIgnoreCase);
             }
 
-            Assert.DoesNotContain(entry.Headers, h => h.Key.Equals("openai-organization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("openai-project", StringComparison.OrdinalIgnoreCase));
+            Assert.DoesNotContain(entry.GetHeaders(), h => h.Key.Equals("openai-organization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("openai-project", StringComparison.OrdinalIgnoreCase));
         }
     }
 
@@ -149,12 +149,12 @@ public sealed class TenantIsolationTests : IAsyncLifetime
             {
                 texts.Add(Encoding.UTF8.GetString(blob));
                 texts.Add(Encoding.Latin1.GetString(blob));
-                if (ChatCachePolly.Storage.Serialization.CacheEntrySerializer.TryDeserialize(blob, out var entry) == ChatCachePolly.Storage.Serialization.CacheEntryReadResult.Ok && entry is not null)
+                if (ChatCachePolly.Storage.Serialization.CacheEntrySerializer.TryDeserialize(blob, default, out var entry) == ChatCachePolly.Storage.Serialization.CacheEntryReadResult.Ok && entry is not null)
                 {
                     entries++;
-                    texts.Add(Encoding.UTF8.GetString(entry.Body));
-                    texts.AddRange(entry.Headers.Select(h => h.Key + ": " + h.Value));
-                    Assert.DoesNotContain(entry.Headers, h => h.Key.Equals("openai-organization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("openai-project", StringComparison.OrdinalIgnoreCase));
+                    texts.Add(Encoding.UTF8.GetString(entry.Body.Span));
+                    texts.AddRange(entry.GetHeaders().Select(h => h.Key + ": " + h.Value));
+                    Assert.DoesNotContain(entry.GetHeaders(), h => h.Key.Equals("openai-organization", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("openai-project", StringComparison.OrdinalIgnoreCase));
                 }
             }
 

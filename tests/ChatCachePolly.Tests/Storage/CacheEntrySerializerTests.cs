@@ -11,7 +11,7 @@ public sealed class CacheEntrySerializerTests
     private static CacheEntry? RoundTrip(CacheEntry entry, int threshold = CacheEntrySerializer.DefaultCompressionThreshold)
     {
         var payload = CacheEntrySerializer.Serialize(entry, threshold);
-        Assert.Equal(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(payload, out var read));
+        Assert.Equal(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(payload, entry.Key, out var read));
         return read;
     }
 
@@ -43,6 +43,7 @@ public sealed class CacheEntrySerializerTests
     public void Nulls_empties_and_extremes_round_trip()
     {
         var entry = new CacheEntry(
+            key: Key(3),
             statusCode: 599,
             contentType: null,
             headers: [],
@@ -53,7 +54,6 @@ public sealed class CacheEntrySerializerTests
             endpoint: ChatCachePolly.Keys.EndpointKind.Embeddings,
             model: "",
             usage: new TokenUsage(long.MaxValue, 0),
-            keyFingerprint: "",
             eventEnds: [],
             eventTimesMs: [int.MaxValue, 0, int.MinValue]);
         AssertSameEntry(entry, RoundTrip(entry));
@@ -104,7 +104,7 @@ public sealed class CacheEntrySerializerTests
         var payload = CacheEntrySerializer.Serialize(stream ? StreamEntry() : JsonEntry());
         for (int length = 0; length < payload.Length; length++)
         {
-            var result = CacheEntrySerializer.TryDeserialize(payload.AsSpan(0, length), out var entry);
+            var result = CacheEntrySerializer.TryDeserialize(payload.AsSpan(0, length), default, out var entry);
             Assert.True(result == CacheEntryReadResult.Corrupt, $"length {length}: {result}");
             Assert.Null(entry);
         }
@@ -119,7 +119,7 @@ public sealed class CacheEntrySerializerTests
             {
                 var payload = (byte[])original.Clone();
                 payload[bit / 8] ^= (byte)(1 << (bit % 8));
-                var result = CacheEntrySerializer.TryDeserialize(payload, out var entry);
+                var result = CacheEntrySerializer.TryDeserialize(payload, default, out var entry);
                 Assert.True(result != CacheEntryReadResult.Ok, $"bit {bit}");
                 Assert.Null(entry);
                 Assert.Equal(bit / 8 == 4 ? CacheEntryReadResult.UnknownVersion : CacheEntryReadResult.Corrupt, result);
@@ -131,10 +131,10 @@ public sealed class CacheEntrySerializerTests
     public void Appended_bytes_read_as_corrupt()
     {
         var payload = CacheEntrySerializer.Serialize(JsonEntry());
-        Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize([.. payload, 0], out _));
+        Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize([.. payload, 0], default, out _));
         // Even with a valid checksum over the longer payload, the stored body length no longer matches.
         var resealed = Reseal([.. payload[..^8], 0, .. new byte[8]]);
-        Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize(resealed, out _));
+        Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize(resealed, default, out _));
     }
 
     [Theory]
@@ -145,7 +145,7 @@ public sealed class CacheEntrySerializerTests
     {
         var payload = CacheEntrySerializer.Serialize(JsonEntry());
         payload[4] = version;
-        Assert.Equal(CacheEntryReadResult.UnknownVersion, CacheEntrySerializer.TryDeserialize(Reseal(payload), out var entry));
+        Assert.Equal(CacheEntryReadResult.UnknownVersion, CacheEntrySerializer.TryDeserialize(Reseal(payload), default, out var entry));
         Assert.Null(entry);
     }
 
@@ -168,7 +168,7 @@ public sealed class CacheEntrySerializerTests
 
         foreach (var payload in new[] { unknownFlag, badEndpoint, eventPastBody, timesWithoutStream, compressedFlagOnPlain })
         {
-            Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize(Reseal(payload), out var read));
+            Assert.Equal(CacheEntryReadResult.Corrupt, CacheEntrySerializer.TryDeserialize(Reseal(payload), default, out var read));
             Assert.Null(read);
         }
     }
@@ -191,7 +191,7 @@ public sealed class CacheEntrySerializerTests
                 }
             }
 
-            Assert.NotEqual(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(payload, out _));
+            Assert.NotEqual(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(payload, default, out _));
         }
     }
 
@@ -203,8 +203,8 @@ public sealed class CacheEntrySerializerTests
 
         var patched = CacheEntrySerializer.WithFreshUntil(entry, later);
 
-        Assert.Equal(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(patched, out var read));
+        Assert.Equal(CacheEntryReadResult.Ok, CacheEntrySerializer.TryDeserialize(patched, default, out var read));
         Assert.Equal(later, read!.FreshUntil);
-        Assert.Equal(StreamEntry().Body, read.Body);
+        Assert.Equal(StreamEntry().Body.ToArray(), read.Body.ToArray());
     }
 }

@@ -32,8 +32,8 @@ public sealed class DistributedChatCacheStoreTests
     public async Task Set_then_get_returns_every_field_and_a_missing_key_is_absent()
     {
         var store = Store();
-        var json = JsonEntry();
-        var stream = StreamEntry();
+        var json = JsonEntry(key: Key(1));
+        var stream = StreamEntry(key: Key(2));
 
         Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(1), json, default));
         Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(2), stream, default));
@@ -48,9 +48,9 @@ public sealed class DistributedChatCacheStoreTests
     [Fact]
     public async Task Another_instance_over_the_same_cache_reads_the_entry()
     {
-        await Store().SetAsync(Key(1), JsonEntry(), default);
+        await Store().SetAsync(Key(1), JsonEntry(key: Key(1)), default);
 
-        AssertSameEntry(JsonEntry(), await Store().GetAsync(Key(1), default));
+        AssertSameEntry(JsonEntry(key: Key(1)), await Store().GetAsync(Key(1), default));
         Assert.Null(await Store(partition: "tenant-other").GetAsync(Key(1), default));
     }
 
@@ -74,7 +74,7 @@ public sealed class DistributedChatCacheStoreTests
         var store = Store(recording, settings: Settings with { StaleRetention = TimeSpan.FromMinutes(5) });
         _time.Advance(TimeSpan.FromMinutes(1));
 
-        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromHours(1)), default); // stored at Now, fresh for 1 h
+        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromHours(1), key: Key(1)), default); // stored at Now, fresh for 1 h
 
         var (_, options) = recording.Sets.Single(s => s.Key.EndsWith(Key(1).ToString(), StringComparison.Ordinal));
         Assert.Equal(TimeSpan.FromMinutes(64), options.AbsoluteExpirationRelativeToNow); // 1 h + 5 min - the minute already gone
@@ -86,9 +86,9 @@ public sealed class DistributedChatCacheStoreTests
     public async Task An_entry_past_its_stale_retention_is_not_stored_and_not_returned()
     {
         var store = Store();
-        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(storedAt: Now - TimeSpan.FromHours(2)), default));
+        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(storedAt: Now - TimeSpan.FromHours(2), key: Key(1)), default));
 
-        await store.SetAsync(Key(2), JsonEntry(), default);
+        await store.SetAsync(Key(2), JsonEntry(key: Key(2)), default);
         _time.Advance(TimeSpan.FromHours(1)); // the memory distributed cache runs on the real clock; the store's own bound is exact
         Assert.Null(await store.GetAsync(Key(2), default));
     }
@@ -98,7 +98,7 @@ public sealed class DistributedChatCacheStoreTests
     {
         var recording = new FaultyDistributedCache(_shared);
         var store = Store(recording, settings: Settings with { SlidingTimeToLive = TimeSpan.FromHours(1) });
-        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromHours(1)), default);
+        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromHours(1), key: Key(1)), default);
         _time.Advance(TimeSpan.FromMinutes(30));
 
         var hit = await store.GetAsync(Key(1), default);
@@ -117,8 +117,8 @@ public sealed class DistributedChatCacheStoreTests
     public async Task Remove_removes_one_entry()
     {
         var store = Store();
-        await store.SetAsync(Key(1), JsonEntry(), default);
-        await store.SetAsync(Key(2), JsonEntry(), default);
+        await store.SetAsync(Key(1), JsonEntry(key: Key(1)), default);
+        await store.SetAsync(Key(2), JsonEntry(key: Key(2)), default);
 
         Assert.True(await store.RemoveAsync(Key(1), default));
 
@@ -132,8 +132,8 @@ public sealed class DistributedChatCacheStoreTests
         var a = Store();
         var b = Store();
         var otherPartition = Store(partition: "tenant-other");
-        await a.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default);
-        await otherPartition.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default);
+        await a.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1), key: Key(1)), default);
+        await otherPartition.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1), key: Key(1)), default);
         Assert.NotNull(await b.GetAsync(Key(1), default));
         string? before = await a.GetStoreKeyAsync(Key(1), default);
 
@@ -145,7 +145,7 @@ public sealed class DistributedChatCacheStoreTests
         _time.Advance(Settings.GenerationRefreshInterval);
         Assert.Null(await b.GetAsync(Key(1), default));
 
-        await b.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default); // both instances agree on the new generation
+        await b.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1), key: Key(1)), default); // both instances agree on the new generation
         Assert.NotNull(await a.GetAsync(Key(1), default));
     }
 
@@ -153,7 +153,7 @@ public sealed class DistributedChatCacheStoreTests
     public async Task A_missing_generation_is_replaced_by_a_new_one_so_cleared_entries_never_come_back()
     {
         var store = Store();
-        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default);
+        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1), key: Key(1)), default);
         await _shared.RemoveAsync(store.KeyPrefix + "gen"); // evicted
         _time.Advance(Settings.GenerationRefreshInterval);
 
@@ -199,7 +199,7 @@ public sealed class DistributedChatCacheStoreTests
         var store = Store(faulty, settings: Settings with { MinimumThroughput = 100 });
 
         Assert.Null(await store.GetAsync(Key(1), default));
-        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(), default));
+        Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(key: Key(1)), default));
         Assert.False(await store.RemoveAsync(Key(1), default));
         await store.ClearAsync(default);
 
@@ -227,7 +227,7 @@ public sealed class DistributedChatCacheStoreTests
         for (int i = 0; i < 50; i++)
         {
             Assert.Null(await store.GetAsync(Key(1), default));
-            Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(), default));
+            Assert.NotEqual(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(key: Key(1)), default));
         }
 
         Assert.Equal(callsWhenOpened, faulty.Calls); // a dead store is not hammered
@@ -240,7 +240,7 @@ public sealed class DistributedChatCacheStoreTests
         Assert.Equal(callsWhenOpened, faulty.Calls); // still open
 
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1)), default)); // the probe succeeds and closes it
+        Assert.Equal(StoreWriteResult.Stored, await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromDays(1), key: Key(1)), default)); // the probe succeeds and closes it
         Assert.NotNull(await store.GetAsync(Key(1), default));
         Assert.True(faulty.Calls > callsWhenOpened);
         Assert.Contains(_log.Collector.GetSnapshot(), r => r.Message.Contains("circuit closed", StringComparison.Ordinal));
@@ -299,7 +299,7 @@ public sealed class DistributedChatCacheStoreTests
     public async Task Reconfiguring_keeps_entries_and_applies_the_new_timeout()
     {
         var store = Store();
-        await store.SetAsync(Key(1), JsonEntry(), default);
+        await store.SetAsync(Key(1), JsonEntry(key: Key(1)), default);
 
         store.Configure(Settings with { Timeout = TimeSpan.FromSeconds(2) });
 

@@ -23,7 +23,7 @@ public sealed class TieredChatCacheStoreTests
     {
         var (a, _) = Instance();
         var (b, bCache) = Instance();
-        var entry = JsonEntry(ttl: TimeSpan.FromMinutes(7));
+        var entry = JsonEntry(ttl: TimeSpan.FromMinutes(7), key: Key(1));
         await a.SetAsync(Key(1), entry, default);
         Assert.Equal(0, ((MemoryChatCacheStore)b.Memory).Count);
 
@@ -42,8 +42,8 @@ public sealed class TieredChatCacheStoreTests
     {
         var (a, _) = Instance();
         var (b, _) = Instance();
-        await a.SetAsync(Key(1), JsonEntry(), default);
-        await a.SetAsync(Key(2), JsonEntry(), default);
+        await a.SetAsync(Key(1), JsonEntry(key: Key(1)), default);
+        await a.SetAsync(Key(2), JsonEntry(key: Key(2)), default);
         Assert.Equal(2, ((MemoryChatCacheStore)a.Memory).Count);
         Assert.NotNull(await a.Distributed.GetAsync(Key(1), default));
 
@@ -62,7 +62,7 @@ public sealed class TieredChatCacheStoreTests
         var (a, cache) = Instance();
         cache.Behaviour = FaultyDistributedCache.Mode.Throw;
 
-        Assert.Equal(StoreWriteResult.Stored, await a.SetAsync(Key(1), JsonEntry(), default));
+        Assert.Equal(StoreWriteResult.Stored, await a.SetAsync(Key(1), JsonEntry(key: Key(1)), default));
         Assert.NotNull(await a.GetAsync(Key(1), default));
         Assert.Null(await a.GetAsync(Key(2), default));
         await a.ClearAsync(default);
@@ -74,7 +74,7 @@ public sealed class TieredChatCacheStoreTests
     {
         var (b, _) = Instance();
         var stale = JsonEntry(storedAt: Now - TimeSpan.FromMinutes(5), ttl: TimeSpan.FromMinutes(1)); // kept for a stale window
-        var fresh = JsonEntry(ttl: TimeSpan.FromMinutes(10));
+        var fresh = JsonEntry(ttl: TimeSpan.FromMinutes(10), key: Key(1));
         await b.SetAsync(Key(1), fresh, default);
         var tiered = new TieredChatCacheStore(new StaleMemory(stale), b.Distributed, _time);
 

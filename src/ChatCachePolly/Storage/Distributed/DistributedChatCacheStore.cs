@@ -189,7 +189,7 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
             return null;
         }
 
-        var read = CacheEntrySerializer.TryDeserialize(payload, out var entry);
+        var read = CacheEntrySerializer.TryDeserialize(payload, key, out var entry);
         if (read == CacheEntryReadResult.UnknownVersion)
         {
             // Written by another version of the library (a rolling upgrade): not ours to delete.

@@ -82,16 +82,17 @@ internal static class CacheEntrySerializer
         ArgumentNullException.ThrowIfNull(entry);
 
         byte[]? rented = null;
-        ReadOnlySpan<byte> storedBody = entry.Body;
+        ReadOnlySpan<byte> body = entry.Body.Span;
+        ReadOnlySpan<byte> storedBody = body;
         byte flags = 0;
         try
         {
-            if (entry.Body.Length >= compressionThreshold && entry.Body.Length > 0)
+            if (body.Length >= compressionThreshold && body.Length > 0)
             {
-                rented = ArrayPool<byte>.Shared.Rent(BrotliEncoder.GetMaxCompressedLength(entry.Body.Length));
+                rented = ArrayPool<byte>.Shared.Rent(BrotliEncoder.GetMaxCompressedLength(body.Length));
                 // Keep the compressed form only when it saves at least an eighth.
-                if (BrotliEncoder.TryCompress(entry.Body, rented, out int written, BrotliQuality, BrotliWindow)
-                    && written < entry.Body.Length - (entry.Body.Length / 8))
+                if (BrotliEncoder.TryCompress(body, rented, out int written, BrotliQuality, BrotliWindow)
+                    && written < body.Length - (body.Length / 8))
                 {
                     storedBody = rented.AsSpan(0, written);
                     flags |= FlagCompressed;
@@ -107,10 +108,12 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            string fingerprint = entry.Key.Fingerprint;
+            var headers = entry.GetHeaders();
             int size = FixedHeaderSize
-                + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(entry.KeyFingerprint)
-                + VarIntSize((uint)entry.Headers.Length);
-            foreach (var header in entry.Headers)
+                + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(fingerprint)
+                + VarIntSize((uint)headers.Length);
+            foreach (var header in headers)
             {
                 size += StringSize(header.Key) + StringSize(header.Value);
             }
@@ -137,7 +140,7 @@ internal static class CacheEntrySerializer
                 }
             }
 
-            size += VarIntSize((uint)entry.Body.Length) + VarIntSize((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
+            size += VarIntSize((uint)body.Length) + VarIntSize((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
 
             var payload = new byte[size];
             var span = payload.AsSpan();
@@ -155,9 +158,9 @@ internal static class CacheEntrySerializer
             int pos = FixedHeaderSize;
             WriteString(span, ref pos, entry.ContentType);
             WriteString(span, ref pos, entry.Model);
-            WriteString(span, ref pos, entry.KeyFingerprint);
-            WriteVarInt(span, ref pos, (uint)entry.Headers.Length);
-            foreach (var header in entry.Headers)
+            WriteString(span, ref pos, fingerprint);
+            WriteVarInt(span, ref pos, (uint)headers.Length);
+            foreach (var header in headers)
             {
                 WriteString(span, ref pos, header.Key);
                 WriteString(span, ref pos, header.Value);
@@ -185,7 +188,7 @@ internal static class CacheEntrySerializer
                 }
             }
 
-            WriteVarInt(span, ref pos, (uint)entry.Body.Length);
+            WriteVarInt(span, ref pos, (uint)body.Length);
             WriteVarInt(span, ref pos, (uint)storedBody.Length);
             storedBody.CopyTo(span[pos..]);
             pos += storedBody.Length;
@@ -202,7 +205,11 @@ internal static class CacheEntrySerializer
     }
 
     /// <summary>Reads an entry. Never throws: anything unreadable is reported, with <paramref name="entry"/> null.</summary>
-    public static CacheEntryReadResult TryDeserialize(ReadOnlySpan<byte> payload, out CacheEntry? entry)
+    /// <param name="payload">The stored bytes.</param>
+    /// <param name="key">The key the payload was stored under: the entry's <see cref="CacheEntry.Key"/>. The stored key
+    /// fingerprint is checked for presence only (it is the fingerprint of the key the store addressed the payload by).</param>
+    /// <param name="entry">The entry, or null.</param>
+    public static CacheEntryReadResult TryDeserialize(ReadOnlySpan<byte> payload, ChatCacheKey key, out CacheEntry? entry)
     {
         entry = null;
         try
@@ -324,42 +331,42 @@ internal static class CacheEntrySerializer
             }
 
             var stored = content.Slice(pos, (int)storedLength);
-            byte[] body;
+            if ((flags & FlagCompressed) == 0 && storedLength != bodyLength)
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
+            // The body is read into an array with room for the entry's packed headers after it (no second copy).
+            var body = new byte[bodyLength + PackedHeaders.Measure(headers)];
             if ((flags & FlagCompressed) != 0)
             {
-                body = new byte[bodyLength];
-                if (!BrotliDecoder.TryDecompress(stored, body, out int written) || written != body.Length)
+                if (!BrotliDecoder.TryDecompress(stored, body.AsSpan(0, (int)bodyLength), out int written) || written != bodyLength)
                 {
                     return CacheEntryReadResult.Corrupt;
                 }
             }
             else
             {
-                if (storedLength != bodyLength)
-                {
-                    return CacheEntryReadResult.Corrupt;
-                }
-
-                body = stored.ToArray();
+                stored.CopyTo(body);
             }
 
-            if (eventEnds is { Length: > 0 } && eventEnds[^1] > body.Length)
+            if (eventEnds is { Length: > 0 } && eventEnds[^1] > bodyLength)
             {
                 return CacheEntryReadResult.Corrupt;
             }
 
             entry = new CacheEntry(
+                key,
                 status,
                 contentType,
                 headers,
-                body,
+                new ArraySegment<byte>(body, 0, (int)bodyLength),
                 new DateTimeOffset(storedAt, TimeSpan.Zero),
                 new DateTimeOffset(freshUntil, TimeSpan.Zero),
                 TimeSpan.FromTicks(latency),
                 (EndpointKind)endpoint,
                 model,
                 new TokenUsage(inputTokens, outputTokens),
-                fingerprint,
                 eventEnds,
                 eventTimes);
             return CacheEntryReadResult.Ok;
