@@ -5,15 +5,15 @@ namespace ChatCachePolly.Storage;
 
 /// <summary>
 /// The kept response headers of an entry, packed as bytes after the body in the entry's one array (no header array, no
-/// string per value held per entry). Names are pooled; values are decoded per hit, each into the one string the response
-/// needs anyway.
+/// string per value held per entry). Names and short repeated values are pooled; other values are decoded per hit, each into
+/// the one string the response needs anyway.
 /// </summary>
 /// <remarks>
 /// <para>In-memory only (the distributed store's wire format encodes headers itself). One record per header, in order, up to
 /// the end of the array:</para>
 /// <code>
 /// name   1 byte: 1..64 = id + 1 of the name in <see cref="Names"/>; 0 = not pooled, a text follows
-/// value  a text
+/// value  1 byte: 1..255 = id + 1 of the value in <see cref="Values"/>; 0 = not pooled, a text follows
 /// text   varint (length in characters &lt;&lt; 1 | wide), then the characters: one byte each (Latin-1) when every character is
 ///        at most U+00FF, else two bytes each (UTF-16, this machine's byte order)
 /// </code>
@@ -26,13 +26,21 @@ internal static class PackedHeaders
     /// <summary>Gets the pool of kept header names: at most 64 (an id fits the name byte), each at most 64 characters.</summary>
     internal static StringInternPool Names { get; } = new(64);
 
+    /// <summary>
+    /// Gets the pool of short header values (<c>openai-version</c>, <c>openai-processing-ms</c>, ...): at most 255 (an id fits
+    /// the value byte), each at most 16 characters, so request ids and other unique values never take a slot. A pooled value
+    /// costs a hit no decoding and no allocation.
+    /// </summary>
+    internal static StringInternPool Values { get; } = new(255, maxLength: 16);
+
     /// <summary>Bytes <see cref="Write"/> needs for <paramref name="headers"/> (pools their names).</summary>
     public static int Measure(ReadOnlySpan<KeyValuePair<string, string>> headers)
     {
         int size = 0;
         foreach (var header in headers)
         {
-            size += 1 + (Names.TryIntern(header.Key, out _, out _) ? 0 : TextSize(header.Key)) + TextSize(header.Value);
+            size += 2 + (Names.TryIntern(header.Key, out _, out _) ? 0 : TextSize(header.Key))
+                + (Values.TryIntern(header.Value, out _, out _) ? 0 : TextSize(header.Value));
         }
 
         return size;
@@ -44,17 +52,8 @@ internal static class PackedHeaders
         int pos = 0;
         foreach (var header in headers)
         {
-            if (Names.TryIntern(header.Key, out _, out int id))
-            {
-                destination[pos++] = (byte)(id + 1);
-            }
-            else
-            {
-                destination[pos++] = Literal;
-                WriteText(destination, ref pos, header.Key);
-            }
-
-            WriteText(destination, ref pos, header.Value);
+            WritePooledOrText(destination, ref pos, Names, header.Key);
+            WritePooledOrText(destination, ref pos, Values, header.Value);
         }
 
         if (pos != destination.Length)
@@ -80,6 +79,19 @@ internal static class PackedHeaders
         }
 
         return headers;
+    }
+
+    private static void WritePooledOrText(Span<byte> destination, ref int pos, StringInternPool pool, string value)
+    {
+        if (pool.TryIntern(value, out _, out int id))
+        {
+            destination[pos++] = (byte)(id + 1);
+        }
+        else
+        {
+            destination[pos++] = Literal;
+            WriteText(destination, ref pos, value);
+        }
     }
 
     private static int TextSize(string value)
@@ -145,10 +157,15 @@ internal static class PackedHeaders
                 return false;
             }
 
-            byte name = buffer[_pos++];
-            string key = name == Literal ? ReadText() : Names[name - 1];
-            Current = new KeyValuePair<string, string>(key, ReadText());
+            string name = ReadPooledOrText(Names);
+            Current = new KeyValuePair<string, string>(name, ReadPooledOrText(Values));
             return true;
+        }
+
+        private string ReadPooledOrText(StringInternPool pool)
+        {
+            byte id = buffer[_pos++];
+            return id == Literal ? ReadText() : pool[id - 1];
         }
 
         private string ReadText()

@@ -158,8 +158,20 @@ public sealed class CacheEntryLayoutTests
         Assert.Equal(AwkwardHeaders, enumerated);
         Assert.Equal(body, entry.Body.ToArray());
         Assert.Equal(body.Length, entry.BodyLength);
-        Assert.Same(PackedHeaders.Names[PackedHeaders.Names.TryIntern("x-request-id", out _, out int id) ? id : -1], entry.GetHeaders()[0].Key);
         Assert.Empty(Entry([], body).GetHeaders());
+
+        // Names and short values come back as the pools' shared instances; long values are decoded into new strings.
+        var first = entry.GetHeaders();
+        var second = entry.GetHeaders();
+        Assert.Same(first[0].Key, second[0].Key);
+        Assert.True(PackedHeaders.Names.TryIntern("x-request-id", out var pooledName, out _));
+        Assert.Same(pooledName, first[0].Key);
+        Assert.Same(first[1].Value, second[1].Value); // "2020-10-01"
+        Assert.True(PackedHeaders.Values.TryIntern("2020-10-01", out var pooledValue, out _));
+        Assert.Same(pooledValue, first[1].Value);
+        Assert.NotSame(first[0].Value, second[0].Value); // a request id: longer than 16 characters, never pooled
+        Assert.NotSame(first[6].Key, second[6].Key); // a name longer than 64 characters, never pooled
+        Assert.False(PackedHeaders.Values.TryIntern(new string('v', 17), out _, out _));
     }
 
     [Fact]
