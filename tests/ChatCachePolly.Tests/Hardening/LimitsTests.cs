@@ -9,6 +9,7 @@ using Polly;
 namespace ChatCachePolly.Tests.Hardening;
 
 /// <summary>Resource limits: request and response caps, entry and byte caps under churn, slow streams, huge and deep inputs.</summary>
+[Collection(AllocationMeasuringCollection.Name)]
 public sealed class LimitsTests
 {
     private static readonly string ChatJson = Fixtures.Response("chat.json");
