@@ -54,6 +54,20 @@ public static class ProfileLoop
                 break;
             }
 
+            case "hit64":
+            case "a64":
+            {
+                var bench = new ConcurrencyBenchmarks();
+                bench.Setup();
+                Func<Task> run = operation == "hit64" ? bench.ChatCache_Hit_64 : bench.BaselineA_NoCache_64;
+                call = async () =>
+                {
+                    await run();
+                    return 0;
+                };
+                break;
+            }
+
             case "key":
             {
                 var bench = new KeyBenchmarks { Size = 2048 };
@@ -71,15 +85,21 @@ public static class ProfileLoop
         long calls = 0;
         while (clock.Elapsed.TotalSeconds < seconds)
         {
-            for (int i = 0; i < 1000; i++)
+            int batch = operation.EndsWith("64", StringComparison.Ordinal) ? 10 : 1000;
+            for (int i = 0; i < batch; i++)
             {
                 call().GetAwaiter().GetResult();
             }
 
-            calls += 1000;
+            calls += batch;
         }
 
-        Console.WriteLine($"{operation}: {calls / clock.Elapsed.TotalSeconds:N0} calls/s ({clock.Elapsed.TotalNanoseconds / calls:N0} ns/call)");
+        if (operation.EndsWith("64", StringComparison.Ordinal))
+        {
+            calls *= ConcurrencyBenchmarks.Operations;
+        }
+
+        Console.WriteLine($"{operation}: {calls / clock.Elapsed.TotalSeconds:N0} calls/s ({clock.Elapsed.TotalNanoseconds / calls:N0} ns/call), {ThreadPool.ThreadCount} pool threads, {Monitor.LockContentionCount} lock contentions");
         return 0;
     }
 }

@@ -130,6 +130,8 @@ internal static class RequestBodyReader
     private sealed class CaptureStream(int maxBytes) : Stream
     {
         private byte[]? _buffer;
+        private byte[]? _borrowed;
+        private int _borrowedOffset;
         private int _length;
 
         public bool Overflowed { get; private set; }
@@ -148,7 +150,31 @@ internal static class RequestBodyReader
             set => throw new NotSupportedException();
         }
 
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+        /// <summary>
+        /// A byte-array content (<see cref="ByteArrayContent"/>, <see cref="StringContent"/>) writes its own array in one call:
+        /// that array is borrowed, not copied - the content keeps it unchanged for as long as the request is being sent.
+        /// </summary>
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (_buffer is null && _borrowed is null && !Overflowed)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(offset);
+                ArgumentOutOfRangeException.ThrowIfNegative(count);
+                ArgumentOutOfRangeException.ThrowIfGreaterThan(count, buffer.Length - offset);
+                if (count > maxBytes)
+                {
+                    Overflowed = true;
+                    return;
+                }
+
+                _borrowed = buffer;
+                _borrowedOffset = offset;
+                _length = count;
+                return;
+            }
+
+            Write(buffer.AsSpan(offset, count));
+        }
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
@@ -161,6 +187,15 @@ internal static class RequestBodyReader
             {
                 Overflowed = true;
                 return;
+            }
+
+            if (_borrowed is not null)
+            {
+                // A second write after a borrowed one: from here on the bytes are copied into a rented buffer.
+                byte[] rented = ArrayPool<byte>.Shared.Rent(Math.Max(_length + buffer.Length, Math.Min(maxBytes, _length * 2)));
+                _borrowed.AsSpan(_borrowedOffset, _length).CopyTo(rented);
+                _borrowed = null;
+                _buffer = rented;
             }
 
             int needed = _length + buffer.Length;
@@ -195,6 +230,13 @@ internal static class RequestBodyReader
         /// <summary>Hands the captured bytes to the caller (an empty body still gets a buffer, as a read body always has one).</summary>
         public PooledBytes Detach()
         {
+            if (_borrowed is not null)
+            {
+                var borrowed = PooledBytes.Borrow(_borrowed, _borrowedOffset, _length);
+                _borrowed = null;
+                return borrowed;
+            }
+
             byte[] buffer = _buffer ?? ArrayPool<byte>.Shared.Rent(1);
             _buffer = null;
             return new PooledBytes(buffer, _length);
@@ -202,6 +244,7 @@ internal static class RequestBodyReader
 
         public void ReturnBuffer()
         {
+            _borrowed = null;
             if (_buffer is not null)
             {
                 ArrayPool<byte>.Shared.Return(_buffer);
