@@ -209,11 +209,31 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         }
     }
 
-    private async ValueTask<CacheEntry?> LookupAsync(ChatCacheKey key, ResilienceContext context)
+    /// <remarks>The memory store answers synchronously: that answer is returned without an async state machine.</remarks>
+    private ValueTask<CacheEntry?> LookupAsync(ChatCacheKey key, ResilienceContext context)
+    {
+        ValueTask<CacheEntry?> pending;
+        try
+        {
+            pending = _store.GetAsync(key, context.CancellationToken);
+            if (pending.IsCompletedSuccessfully)
+            {
+                return new ValueTask<CacheEntry?>(pending.Result);
+            }
+        }
+        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            return default; // A failing store is a miss, never an error.
+        }
+
+        return AwaitLookupAsync(pending, context);
+    }
+
+    private static async ValueTask<CacheEntry?> AwaitLookupAsync(ValueTask<CacheEntry?> pending, ResilienceContext context)
     {
         try
         {
-            return await _store.GetAsync(key, context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
+            return await pending.ConfigureAwait(context.ContinueOnCapturedContext);
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
@@ -222,7 +242,8 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     }
 
     /// <summary>Answers from an entry: fresh (<paramref name="stale"/> null) or stale (the reason it may be served).</summary>
-    private async ValueTask<Outcome<HttpResponseMessage>> ServeAsync(CacheEntry entry, HttpRequestMessage request, ResilienceContext context, DateTimeOffset now, string? stale)
+    /// <remarks>Without a hit callback the telemetry completes synchronously, and so does this (no async state machine).</remarks>
+    private ValueTask<Outcome<HttpResponseMessage>> ServeAsync(CacheEntry entry, HttpRequestMessage request, ResilienceContext context, DateTimeOffset now, string? stale)
     {
         if (_sliding && stale is null)
         {
@@ -231,7 +252,18 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
         string cacheStatus = stale is null ? CacheStatus.Hit(entry.Key) : CacheStatus.StaleHit(entry.Key, stale);
         var response = CachedResponseFactory.CreateHit(entry, request, now, cacheStatus, _pacing, _timeProvider);
-        await _events.HitAsync(context, request, entry, entry.Age(now), stale is not null).ConfigureAwait(context.ContinueOnCapturedContext);
+        var reported = _events.HitAsync(context, request, entry, entry.Age(now), stale is not null);
+        if (reported.IsCompletedSuccessfully)
+        {
+            return new ValueTask<Outcome<HttpResponseMessage>>(Outcome.FromResult(response));
+        }
+
+        return AwaitServedAsync(reported, response, context);
+    }
+
+    private static async ValueTask<Outcome<HttpResponseMessage>> AwaitServedAsync(ValueTask reported, HttpResponseMessage response, ResilienceContext context)
+    {
+        await reported.ConfigureAwait(context.ContinueOnCapturedContext);
         return Outcome.FromResult(response);
     }
 
