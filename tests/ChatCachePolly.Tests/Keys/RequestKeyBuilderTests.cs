@@ -23,14 +23,10 @@ public sealed class RequestKeyBuilderTests
     {
         // Rebuilds the documented encoding by hand (see docs/how-the-key-works.md). If this fails,
         // the key format changed: update the docs and bump RequestKeyBuilder.KeyFormatVersion.
-        var expected = new List<byte>();
-        void Int32(int v) => expected.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(v) : [.. BitConverter.GetBytes(v).Reverse()]);
-        void Int64(long v) => expected.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(v) : [.. BitConverter.GetBytes(v).Reverse()]);
-        void Str(string v)
-        {
-            Int32(Encoding.UTF8.GetByteCount(v));
-            expected.AddRange(Encoding.UTF8.GetBytes(v));
-        }
+        var expected = new ExpectedEncoding();
+        void Int32(int v) => expected.Int32(v);
+        void Int64(long v) => expected.Int64(v);
+        void Str(string v) => expected.Str(v);
 
         Int32(RequestKeyBuilder.KeyFormatVersion);
         Str("POST");
@@ -85,19 +81,15 @@ public sealed class RequestKeyBuilderTests
         ChatCacheKey key = Key(
             request,
             """{"model":"gpt-4o-mini","n":-1.50e3,"messages":[{"role":"user","content":"hi"}],"x":[true,false,null,0],"user":"u"}""");
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. expected])), key.ToString());
+        Assert.Equal(expected.Sha256Hex(), key.ToString());
     }
 
     [Fact]
     public void Every_tenant_header_is_framed_in_key_order_whatever_the_order_and_case_they_were_added_in()
     {
-        var expected = new List<byte>();
-        void Int32(int v) => expected.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(v) : [.. BitConverter.GetBytes(v).Reverse()]);
-        void Str(string v)
-        {
-            Int32(Encoding.UTF8.GetByteCount(v));
-            expected.AddRange(Encoding.UTF8.GetBytes(v));
-        }
+        var expected = new ExpectedEncoding();
+        void Int32(int v) => expected.Int32(v);
+        void Str(string v) => expected.Str(v);
 
         Int32(RequestKeyBuilder.KeyFormatVersion);
         Str("POST");
@@ -138,7 +130,7 @@ public sealed class RequestKeyBuilderTests
         request.Headers.TryAddWithoutValidation("authorization", "Bearer sk-a");
 
         Assert.True(new RequestKeyBuilder(IgnoredMembers.Default).TryBuild(request, "{}"u8, "p", out var key, out _));
-        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([.. expected])), key.ToString());
+        Assert.Equal(expected.Sha256Hex(), key.ToString());
     }
 
     [Fact]
@@ -339,5 +331,27 @@ public sealed class RequestKeyBuilderTests
             Assert.NotNull(Canonical(Fixture(name)));
             _ = Key(Fixture(name));
         }
+    }
+
+    /// <summary>The documented key encoding, written by hand: little-endian integers, length-prefixed UTF-8 strings, raw bytes.</summary>
+    private sealed class ExpectedEncoding
+    {
+        private readonly List<byte> _bytes = [];
+
+        public void Add(byte value) => _bytes.Add(value);
+
+        public void AddRange(IEnumerable<byte> values) => _bytes.AddRange(values);
+
+        public void Int32(int value) => _bytes.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(value) : [.. BitConverter.GetBytes(value).Reverse()]);
+
+        public void Int64(long value) => _bytes.AddRange(BitConverter.IsLittleEndian ? BitConverter.GetBytes(value) : [.. BitConverter.GetBytes(value).Reverse()]);
+
+        public void Str(string value)
+        {
+            Int32(Encoding.UTF8.GetByteCount(value));
+            _bytes.AddRange(Encoding.UTF8.GetBytes(value));
+        }
+
+        public string Sha256Hex() => Convert.ToHexStringLower(SHA256.HashData([.. _bytes]));
     }
 }
