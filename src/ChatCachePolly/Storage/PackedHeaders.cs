@@ -97,7 +97,7 @@ internal static class PackedHeaders
     private static int TextSize(string value)
     {
         int bytes = IsLatin1(value) ? value.Length : 2 * value.Length;
-        return VarIntSize((uint)value.Length << 1) + bytes;
+        return VarInt.Size((uint)value.Length << 1) + bytes;
     }
 
     private static bool IsLatin1(string value) => !value.AsSpan().ContainsAnyExceptInRange('\u0000', '\u00FF');
@@ -106,7 +106,7 @@ internal static class PackedHeaders
     {
         bool wide = !IsLatin1(value);
         uint prefix = (uint)value.Length << 1;
-        WriteVarInt(destination, ref pos, wide ? prefix | 1 : prefix);
+        VarInt.Write(destination, ref pos, wide ? prefix | 1 : prefix);
         if (wide)
         {
             MemoryMarshal.AsBytes(value.AsSpan()).CopyTo(destination[pos..]);
@@ -116,29 +116,6 @@ internal static class PackedHeaders
         {
             pos += Encoding.Latin1.GetBytes(value, destination[pos..]);
         }
-    }
-
-    private static int VarIntSize(uint value)
-    {
-        int size = 1;
-        while (value >= 0x80)
-        {
-            value >>= 7;
-            size++;
-        }
-
-        return size;
-    }
-
-    private static void WriteVarInt(Span<byte> destination, ref int pos, uint value)
-    {
-        while (value >= 0x80)
-        {
-            destination[pos++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        destination[pos++] = (byte)value;
     }
 
     /// <summary>Reads the headers packed from <c>start</c> to the end of an entry's array, one string per value (no other allocation).</summary>
@@ -170,7 +147,11 @@ internal static class PackedHeaders
 
         private string ReadText()
         {
-            uint prefix = ReadVarInt();
+            if (!VarInt.TryRead(buffer, ref _pos, out uint prefix))
+            {
+                throw new InvalidOperationException("The packed headers are corrupt."); // written by this process: a bug
+            }
+
             int length = (int)(prefix >> 1);
             int start = _pos;
             if ((prefix & 1) == 0)
@@ -182,23 +163,6 @@ internal static class PackedHeaders
             _pos += 2 * length;
             return string.Create(length, (buffer, start), static (chars, state) =>
                 state.buffer.AsSpan(state.start, chars.Length * 2).CopyTo(MemoryMarshal.AsBytes(chars)));
-        }
-
-        private uint ReadVarInt()
-        {
-            uint value = 0;
-            int shift = 0;
-            while (true)
-            {
-                byte b = buffer[_pos++];
-                value |= (uint)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-
-                shift += 7;
-            }
         }
     }
 }

@@ -112,7 +112,7 @@ internal static class CacheEntrySerializer
             var headers = entry.GetHeaders();
             int size = FixedHeaderSize
                 + StringSize(entry.ContentType) + StringSize(entry.Model) + StringSize(fingerprint)
-                + VarIntSize((uint)headers.Length);
+                + VarInt.Size((uint)headers.Length);
             foreach (var header in headers)
             {
                 size += StringSize(header.Key) + StringSize(header.Value);
@@ -120,27 +120,27 @@ internal static class CacheEntrySerializer
 
             if (entry.EventEnds is { } ends)
             {
-                size += VarIntSize((uint)ends.Length);
+                size += VarInt.Size((uint)ends.Length);
                 int previous = 0;
                 foreach (int end in ends)
                 {
-                    size += VarIntSize((uint)(end - previous));
+                    size += VarInt.Size((uint)(end - previous));
                     previous = end;
                 }
 
                 if (entry.EventTimesMs is { } times)
                 {
-                    size += VarIntSize((uint)times.Length);
+                    size += VarInt.Size((uint)times.Length);
                     previous = 0;
                     foreach (int time in times)
                     {
-                        size += VarIntSize(ZigZag((long)time - previous));
+                        size += VarInt.Size(ZigZag((long)time - previous));
                         previous = time;
                     }
                 }
             }
 
-            size += VarIntSize((uint)body.Length) + VarIntSize((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
+            size += VarInt.Size((uint)body.Length) + VarInt.Size((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
 
             var payload = new byte[size];
             var span = payload.AsSpan();
@@ -159,7 +159,7 @@ internal static class CacheEntrySerializer
             WriteString(span, ref pos, entry.ContentType);
             WriteString(span, ref pos, entry.Model);
             WriteString(span, ref pos, fingerprint);
-            WriteVarInt(span, ref pos, (uint)headers.Length);
+            VarInt.Write(span, ref pos, (uint)headers.Length);
             foreach (var header in headers)
             {
                 WriteString(span, ref pos, header.Key);
@@ -168,28 +168,28 @@ internal static class CacheEntrySerializer
 
             if (entry.EventEnds is { } eventEnds)
             {
-                WriteVarInt(span, ref pos, (uint)eventEnds.Length);
+                VarInt.Write(span, ref pos, (uint)eventEnds.Length);
                 int previous = 0;
                 foreach (int end in eventEnds)
                 {
-                    WriteVarInt(span, ref pos, (uint)(end - previous));
+                    VarInt.Write(span, ref pos, (uint)(end - previous));
                     previous = end;
                 }
 
                 if (entry.EventTimesMs is { } times)
                 {
-                    WriteVarInt(span, ref pos, (uint)times.Length);
+                    VarInt.Write(span, ref pos, (uint)times.Length);
                     previous = 0;
                     foreach (int time in times)
                     {
-                        WriteVarInt(span, ref pos, ZigZag((long)time - previous));
+                        VarInt.Write(span, ref pos, ZigZag((long)time - previous));
                         previous = time;
                     }
                 }
             }
 
-            WriteVarInt(span, ref pos, (uint)body.Length);
-            WriteVarInt(span, ref pos, (uint)storedBody.Length);
+            VarInt.Write(span, ref pos, (uint)body.Length);
+            VarInt.Write(span, ref pos, (uint)storedBody.Length);
             storedBody.CopyTo(span[pos..]);
             pos += storedBody.Length;
             WriteChecksum(span);
@@ -283,7 +283,7 @@ internal static class CacheEntrySerializer
                 long previous = 0;
                 for (int i = 0; i < count; i++)
                 {
-                    if (!TryReadVarInt(content, ref pos, out uint delta) || delta == 0)
+                    if (!VarInt.TryRead(content, ref pos, out uint delta) || delta == 0)
                     {
                         return CacheEntryReadResult.Corrupt;
                     }
@@ -324,8 +324,8 @@ internal static class CacheEntrySerializer
                 }
             }
 
-            if (!TryReadVarInt(content, ref pos, out uint bodyLength) || bodyLength > MaxBodyLength
-                || !TryReadVarInt(content, ref pos, out uint storedLength) || storedLength != (uint)(content.Length - pos))
+            if (!VarInt.TryRead(content, ref pos, out uint bodyLength) || bodyLength > MaxBodyLength
+                || !VarInt.TryRead(content, ref pos, out uint storedLength) || storedLength != (uint)(content.Length - pos))
             {
                 return CacheEntryReadResult.Corrupt;
             }
@@ -411,55 +411,6 @@ internal static class CacheEntrySerializer
 
     private static long UnZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
 
-    private static int VarIntSize(ulong value)
-    {
-        int size = 1;
-        while (value >= 0x80)
-        {
-            value >>= 7;
-            size++;
-        }
-
-        return size;
-    }
-
-    private static void WriteVarInt(Span<byte> span, ref int pos, ulong value)
-    {
-        while (value >= 0x80)
-        {
-            span[pos++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        span[pos++] = (byte)value;
-    }
-
-    private static bool TryReadVarInt(ReadOnlySpan<byte> span, ref int pos, out uint value)
-    {
-        value = 0;
-        for (int shift = 0; shift < 35; shift += 7)
-        {
-            if (pos >= span.Length)
-            {
-                return false;
-            }
-
-            byte b = span[pos++];
-            if (shift == 28 && b > 0x0F)
-            {
-                return false; // more than 32 bits
-            }
-
-            value |= (uint)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private static bool TryReadVarLong(ReadOnlySpan<byte> span, ref int pos, out ulong value)
     {
         value = 0;
@@ -490,7 +441,7 @@ internal static class CacheEntrySerializer
     private static bool TryReadCount(ReadOnlySpan<byte> span, ref int pos, int minBytesPerItem, out int count)
     {
         count = 0;
-        if (!TryReadVarInt(span, ref pos, out uint value) || (long)value * minBytesPerItem > span.Length - pos)
+        if (!VarInt.TryRead(span, ref pos, out uint value) || (long)value * minBytesPerItem > span.Length - pos)
         {
             return false;
         }
@@ -507,7 +458,7 @@ internal static class CacheEntrySerializer
         }
 
         int bytes = Encoding.UTF8.GetByteCount(value);
-        return VarIntSize((uint)bytes + 1) + bytes;
+        return VarInt.Size((uint)bytes + 1) + bytes;
     }
 
     private static void WriteString(Span<byte> span, ref int pos, string? value)
@@ -519,14 +470,14 @@ internal static class CacheEntrySerializer
         }
 
         int bytes = Encoding.UTF8.GetByteCount(value);
-        WriteVarInt(span, ref pos, (uint)bytes + 1);
+        VarInt.Write(span, ref pos, (uint)bytes + 1);
         pos += Encoding.UTF8.GetBytes(value, span[pos..]);
     }
 
     private static bool TryReadString(ReadOnlySpan<byte> span, ref int pos, out string? value)
     {
         value = null;
-        if (!TryReadVarInt(span, ref pos, out uint prefix))
+        if (!VarInt.TryRead(span, ref pos, out uint prefix))
         {
             return false;
         }
