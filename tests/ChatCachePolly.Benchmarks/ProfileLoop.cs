@@ -88,6 +88,7 @@ public static class ProfileLoop
             Thread.CurrentThread.Priority = ThreadPriority.Highest;
         }
 
+        long workItems = ThreadPool.CompletedWorkItemCount;
         var clock = Stopwatch.StartNew();
         long calls = 0;
         while (clock.Elapsed.TotalSeconds < seconds)
@@ -106,7 +107,7 @@ public static class ProfileLoop
             calls *= ConcurrencyBenchmarks.Operations;
         }
 
-        Console.WriteLine($"{operation}: {calls / clock.Elapsed.TotalSeconds:N0} calls/s ({clock.Elapsed.TotalNanoseconds / calls:N0} ns/call), {ThreadPool.ThreadCount} pool threads, {Monitor.LockContentionCount} lock contentions");
+        Console.WriteLine($"{operation}: {calls / clock.Elapsed.TotalSeconds:N0} calls/s ({clock.Elapsed.TotalNanoseconds / calls:N0} ns/call), {ThreadPool.ThreadCount} pool threads, {Monitor.LockContentionCount} lock contentions, {(double)(ThreadPool.CompletedWorkItemCount - workItems) / calls:N3} pool work items/call");
         return 0;
     }
 }
