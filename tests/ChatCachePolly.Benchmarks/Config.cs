@@ -76,3 +76,10 @@ public sealed class ThroughputColumn : IColumn
 
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
 }
+
+/// <summary>Runs the class's benchmarks in this many processes, whatever the job says (BenchmarkDotNet has no such attribute).</summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Assembly)]
+public sealed class LaunchCountAttribute(int launchCount) : BenchmarkDotNet.Attributes.JobMutatorConfigBaseAttribute(Job.Default.WithLaunchCount(launchCount))
+{
+    public int LaunchCount => launchCount;
+}

@@ -76,8 +76,16 @@ public static class ProfileLoop
                 break;
             }
 
+            case "repeat":
+            {
+                var bench = new KeyBenchmarks { Size = 2048 };
+                bench.Setup();
+                call = () => Task.FromResult(bench.ChatCache_KeyOfRepeat() ? 1 : 0);
+                break;
+            }
+
             default:
-                Console.Error.WriteLine("--loop hit|miss|a|key [seconds]");
+                Console.Error.WriteLine("--loop hit|a|miss|key|repeat|cacheonly|empty|hit64|a64 [seconds]");
                 return 2;
         }
 

@@ -10,7 +10,8 @@ namespace ChatCachePolly.Storage;
 /// <c>MemoryCache</c> rejects a new entry when it is full and compacts later in the background by a percentage, so the newest
 /// answer is the one dropped and the byte cap is only approximate. This store evicts the least recently used entries
 /// synchronously before admitting a new one, holds the byte cap exactly, and reads time from the pipeline's
-/// <see cref="TimeProvider"/>. The lock guards a hash lookup and four pointer writes; a hit allocates nothing.
+/// <see cref="TimeProvider"/>. The lock guards a hash lookup and four pointer writes (a hit on the most recently used entry
+/// takes no lock); a hit allocates nothing.
 /// <para>Layout: the entries themselves are the LRU list (<see cref="CacheEntry.LruPrevious"/>/<see cref="CacheEntry.LruNext"/>)
 /// and the index is a <see cref="HashSet{T}"/> of entries looked up by <see cref="ChatCacheKey"/> (an alternate lookup over
 /// <see cref="CacheEntry.Key"/>): no node object and no second copy of the 32-byte key per entry, 16 bytes per hash slot.</para>
@@ -67,9 +68,20 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
         }
     }
 
+    /// <remarks>
+    /// The most recently used entry answers without the lock: it needs no move, and a hot key - the common case under load -
+    /// then costs every caller a read instead of a write to the lock's cache line. A lookup racing a removal may still return
+    /// the entry being removed, as a lookup just before it would.
+    /// </remarks>
     public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
         var now = _timeProvider.GetUtcNow();
+        var head = Volatile.Read(ref _head);
+        if (head is not null && head.Key == key && now < head.FreshUntil + StaleRetention)
+        {
+            return new ValueTask<CacheEntry?>(head);
+        }
+
         lock (_gate)
         {
             if (!_byKey.TryGetValue(key, out var entry))

@@ -157,4 +157,28 @@ public sealed class MemoryChatCacheStoreTests
         Assert.Equal(1, store.Count);
         Assert.Equal(JsonEntry().Size, store.Bytes);
     }
+
+    [Fact]
+    public async Task The_most_recently_used_entry_is_answered_until_it_is_removed_cleared_or_past_its_window()
+    {
+        // A hit on the head takes no lock: it must still see every removal that happened before it.
+        var store = new MemoryChatCacheStore(100, 1 << 24, _time, TimeSpan.FromMinutes(5));
+        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromMinutes(1), key: Key(1)), default);
+        await FillAsync(store, 2);
+
+        Assert.NotNull(await store.GetAsync(Key(2), default)); // the head
+        Assert.True(await store.RemoveAsync(Key(2), default));
+        Assert.Null(await store.GetAsync(Key(2), default));
+
+        Assert.NotNull(await store.GetAsync(Key(1), default)); // the head again
+        store.Configure(100, 1 << 24, TimeSpan.Zero); // no stale window: the head is only answered while fresh
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Null(await store.GetAsync(Key(1), default));
+        Assert.Equal(0, store.Count);
+
+        await FillAsync(store, 3);
+        Assert.NotNull(await store.GetAsync(Key(3), default));
+        await store.ClearAsync(default);
+        Assert.Null(await store.GetAsync(Key(3), default));
+    }
 }
