@@ -27,6 +27,12 @@ internal interface IChatCacheStore
     /// </summary>
     ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As <see cref="GetAsync(ChatCacheKey, CancellationToken)"/>, for a caller that has just read the clock: a store that needs
+    /// the time (the memory store, for its stale window) takes <paramref name="now"/> instead of reading the clock again.
+    /// </summary>
+    ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken) => GetAsync(key, cancellationToken);
+
     /// <summary>Stores <paramref name="entry"/>, evicting least recently used entries as needed.</summary>
     /// <returns>Whether the entry was stored, was too large for the store, or the store failed (or was skipped while it is down).</returns>
     ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken);

@@ -73,9 +73,11 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
     /// then costs every caller a read instead of a write to the lock's cache line. A lookup racing a removal may still return
     /// the entry being removed, as a lookup just before it would.
     /// </remarks>
-    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken)
+    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => GetAsync(key, _timeProvider.GetUtcNow(), cancellationToken);
+
+    /// <inheritdoc cref="GetAsync(ChatCacheKey, CancellationToken)"/>
+    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var now = _timeProvider.GetUtcNow();
         var head = Volatile.Read(ref _head);
         if (head is not null && head.Key == key && now < head.FreshUntil + StaleRetention)
         {

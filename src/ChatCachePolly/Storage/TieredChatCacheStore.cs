@@ -20,10 +20,12 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
     /// <summary>Gets the shared tier.</summary>
     public IChatCacheStore Distributed { get; } = distributed;
 
-    public async ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken)
+    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => GetAsync(key, timeProvider.GetUtcNow(), cancellationToken);
+
+    public async ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var local = await Memory.GetAsync(key, cancellationToken).ConfigureAwait(false);
-        if (local is not null && local.IsFresh(timeProvider.GetUtcNow()))
+        var local = await Memory.GetAsync(key, now, cancellationToken).ConfigureAwait(false);
+        if (local is not null && local.IsFresh(now))
         {
             return local;
         }

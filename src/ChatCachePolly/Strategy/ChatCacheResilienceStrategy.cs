@@ -113,7 +113,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
         if (!directives.NoCache)
         {
             long lookupStarted = _events.Metrics.LookupEnabled ? _timeProvider.GetTimestamp() : 0;
-            cached = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+            cached = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
             if (lookupStarted != 0)
             {
                 _events.Metrics.Lookup(_events.Client, endpoint, _timeProvider.GetElapsedTime(lookupStarted));
@@ -189,7 +189,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
                 // A live stream that can no longer be joined from its start (it ended, or outgrew the cap): stop joining it,
                 // and take the stored entry if it completed.
                 flight.Retire();
-                var stored = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+                var stored = await LookupAsync(identity.Key, context, _timeProvider.GetUtcNow()).ConfigureAwait(capture);
                 var at = _timeProvider.GetUtcNow();
                 if (stored is not null && stored.IsFresh(at))
                 {
@@ -199,7 +199,7 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
 
             // The leader ended with nothing to share: elect the next leader (the first follower to get here) - unless a leader
             // elected before this follower woke up has already stored the answer.
-            var storedMeanwhile = await LookupAsync(identity.Key, context).ConfigureAwait(capture);
+            var storedMeanwhile = await LookupAsync(identity.Key, context, _timeProvider.GetUtcNow()).ConfigureAwait(capture);
             var current = _timeProvider.GetUtcNow();
             if (storedMeanwhile is not null && storedMeanwhile.IsFresh(current) && directives.AcceptsAge(storedMeanwhile.Age(current))
                 && (cached is null || storedMeanwhile.StoredAt != cached.StoredAt))
@@ -210,12 +210,12 @@ internal sealed class ChatCacheResilienceStrategy : ResilienceStrategy<HttpRespo
     }
 
     /// <remarks>The memory store answers synchronously: that answer is returned without an async state machine.</remarks>
-    private ValueTask<CacheEntry?> LookupAsync(ChatCacheKey key, ResilienceContext context)
+    private ValueTask<CacheEntry?> LookupAsync(ChatCacheKey key, ResilienceContext context, DateTimeOffset now)
     {
         ValueTask<CacheEntry?> pending;
         try
         {
-            pending = _store.GetAsync(key, context.CancellationToken);
+            pending = _store.GetAsync(key, now, context.CancellationToken);
             if (pending.IsCompletedSuccessfully)
             {
                 return new ValueTask<CacheEntry?>(pending.Result);

@@ -181,4 +181,18 @@ public sealed class MemoryChatCacheStoreTests
         await store.ClearAsync(default);
         Assert.Null(await store.GetAsync(Key(3), default));
     }
+
+    [Fact]
+    public async Task A_lookup_given_the_time_judges_the_stale_window_by_it_not_by_the_clock()
+    {
+        // The strategy has just read the clock and passes it on: the store must not read its own.
+        var store = new MemoryChatCacheStore(100, 1 << 24, _time, TimeSpan.FromMinutes(5));
+        await store.SetAsync(Key(1), JsonEntry(ttl: TimeSpan.FromMinutes(1), key: Key(1)), default);
+        await FillAsync(store, 2);
+
+        Assert.NotNull(await store.GetAsync(Key(1), Now + TimeSpan.FromMinutes(5), default)); // becomes the head
+        Assert.Null(await store.GetAsync(Key(1), Now + TimeSpan.FromMinutes(7), default)); // the clock still says Now
+        Assert.Equal(1, store.Count);
+        Assert.NotNull(await store.GetAsync(Key(2), default));
+    }
 }
