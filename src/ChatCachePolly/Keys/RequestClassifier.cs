@@ -102,7 +102,12 @@ internal sealed class RequestClassifier
             return false;
         }
 
-        ReadOnlySpan<char> path = uri.AbsolutePath;
+        // A plain URI string is read as it is: parsing the rest of a new Uri costs more than everything else here.
+        if (!PlainRequestUri.TryGetPath(uri, out ReadOnlySpan<char> path))
+        {
+            path = uri.AbsolutePath;
+        }
+
         if (path.Length > 1 && path[^1] == '/')
         {
             path = path[..^1];

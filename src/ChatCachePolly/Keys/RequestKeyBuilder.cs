@@ -34,6 +34,10 @@ internal sealed class RequestKeyBuilder
     private const byte Absent = 0;
     private const byte Present = 1;
 
+    // How an alias frame writes the URL (keys always write its parsed parts).
+    private const byte ParsedUrl = 1;
+    private const byte PlainUrl = 2;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
@@ -128,13 +132,25 @@ internal sealed class RequestKeyBuilder
         WriteInt32(buffer, version);
         WriteString(buffer, request.Method.Method);
 
-        // URL: scheme and host lower-case, explicit port, path and query as-is, no fragment.
-        WriteString(buffer, uri.Scheme, lowerAscii: true);
-        WriteString(buffer, uri.UserInfo);
-        WriteString(buffer, uri.IdnHost, lowerAscii: true);
-        WriteInt32(buffer, uri.Port);
-        WriteString(buffer, uri.AbsolutePath);
-        WriteString(buffer, uri.Query);
+        if (version == AliasFormatVersion)
+        {
+            // An alias only needs equal frames for equal URLs: a plain URI string (see PlainRequestUri) stands for its parsed
+            // parts, which it determines, and saves parsing them. The form byte keeps the two forms apart.
+            if (PlainRequestUri.TryGetPath(uri, out _))
+            {
+                WriteByte(buffer, PlainUrl);
+                WriteString(buffer, uri.OriginalString);
+            }
+            else
+            {
+                WriteByte(buffer, ParsedUrl);
+                WriteUrl(buffer, uri);
+            }
+        }
+        else
+        {
+            WriteUrl(buffer, uri);
+        }
 
         HttpHeadersNonValidated headers = request.Headers.NonValidated;
         if (digestTenant)
@@ -166,6 +182,17 @@ internal sealed class RequestKeyBuilder
             WriteByte(buffer, Present);
             WriteString(buffer, partition);
         }
+    }
+
+    /// <summary>The URL of a key: scheme and host lower-case, explicit port, path and query as-is, no fragment.</summary>
+    private static void WriteUrl(ArrayBufferWriter<byte> buffer, Uri uri)
+    {
+        WriteString(buffer, uri.Scheme, lowerAscii: true);
+        WriteString(buffer, uri.UserInfo);
+        WriteString(buffer, uri.IdnHost, lowerAscii: true);
+        WriteInt32(buffer, uri.Port);
+        WriteString(buffer, uri.AbsolutePath);
+        WriteString(buffer, uri.Query);
     }
 
     /// <summary>
