@@ -76,6 +76,17 @@ public static class ProfileLoop
                 break;
             }
 
+            case "sdk":
+            case "sdkhit":
+            {
+                var bench = new OpenAISdkBenchmarks();
+                bench.Setup();
+                call = operation == "sdk"
+                    ? async () => (await bench.Sdk_NoCache()).Value.Content.Count
+                    : async () => (await bench.Sdk_ChatCache_Hit()).Value.Content.Count;
+                break;
+            }
+
             case "repeat":
             {
                 var bench = new KeyBenchmarks { Size = 2048 };
@@ -85,7 +96,7 @@ public static class ProfileLoop
             }
 
             default:
-                Console.Error.WriteLine("--loop hit|a|miss|key|repeat|cacheonly|empty|hit64|a64 [seconds]");
+                Console.Error.WriteLine("--loop hit|a|miss|key|repeat|sdk|sdkhit|cacheonly|empty|hit64|a64 [seconds]");
                 return 2;
         }
 
