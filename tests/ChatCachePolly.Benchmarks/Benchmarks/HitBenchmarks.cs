@@ -50,10 +50,11 @@ public class HitBenchmarks
 public static class Warm
 {
     /// <summary>
-    /// Runs <paramref name="operations"/> round-robin for a while (default 1.5 s, 4 s for the SDK classes; env CHATCACHE_BENCH_JIT_WARMUP_MS overrides) before
-    /// BenchmarkDotNet's own pilot and warmup. The SDK and M.E.AI paths touch thousands of methods: with a short job on a busy
-    /// 2-core machine, tiered compilation has not finished promoting them after 3 warmup iterations (first-second calls are
-    /// 5-10× slower than steady state), so without this the short job measures the JIT, not the code.
+    /// Runs <paramref name="operations"/> round-robin for a while (default 1.5 s, 4 s for the SDK classes; env
+    /// CHATCACHE_BENCH_JIT_WARMUP_MS overrides), then on until they are steady, before BenchmarkDotNet's own pilot and warmup.
+    /// The SDK and M.E.AI paths touch thousands of methods: with a short job on a busy 2-core machine, tiered compilation had
+    /// not finished promoting them after a fixed 4 s (an M.E.AI hit still fell from 142 to 37 us per call across the measured
+    /// iterations), so the short job measured the JIT, not the code.
     /// </summary>
     public static void Jit(params Func<Task>[] operations) => Jit(1500, operations);
 
@@ -68,6 +69,39 @@ public static class Warm
             {
                 operation().GetAwaiter().GetResult();
             }
+        }
+
+        UntilSteady(operations);
+    }
+
+    /// <summary>
+    /// Times each operation over 250 ms windows until two rounds in a row make none of them 3% faster than its best window
+    /// so far (at most 20 s): steady state, as far as the JIT is concerned.
+    /// </summary>
+    private static void UntilSteady(Func<Task>[] operations)
+    {
+        var best = new double[operations.Length];
+        Array.Fill(best, double.MaxValue);
+        var limit = System.Diagnostics.Stopwatch.StartNew();
+        for (int quiet = 0; quiet < 2 && limit.ElapsedMilliseconds < 20_000;)
+        {
+            bool faster = false;
+            for (int i = 0; i < operations.Length; i++)
+            {
+                var window = System.Diagnostics.Stopwatch.StartNew();
+                long calls = 0;
+                while (window.ElapsedMilliseconds < 250)
+                {
+                    operations[i]().GetAwaiter().GetResult();
+                    calls++;
+                }
+
+                double perCall = window.Elapsed.TotalNanoseconds / calls;
+                faster |= perCall < best[i] * 0.97;
+                best[i] = Math.Min(best[i], perCall);
+            }
+
+            quiet = faster ? 0 : quiet + 1;
         }
     }
 
