@@ -88,9 +88,16 @@ internal sealed class RequestClassifier
     /// trailing <c>/</c>) with a configured suffix, with JSON content (<c>application/json</c> or
     /// <c>*/*+json</c>, parameters such as <c>charset</c> allowed). The query string is not part of the match.
     /// </summary>
-    public bool TryClassify(HttpRequestMessage request, out EndpointKind kind)
+    public bool TryClassify(HttpRequestMessage request, out EndpointKind kind) => TryClassify(request, out kind, out _);
+
+    /// <inheritdoc cref="TryClassify(HttpRequestMessage, out EndpointKind)"/>
+    /// <param name="request">The request.</param>
+    /// <param name="kind">The endpoint kind.</param>
+    /// <param name="plainUri">Whether the request URI is plain (<see cref="PlainRequestUri"/>), for the alias frame to reuse.</param>
+    public bool TryClassify(HttpRequestMessage request, out EndpointKind kind, out bool plainUri)
     {
         kind = default;
+        plainUri = false;
         if (request is null || request.Method != HttpMethod.Post || request.Content is null)
         {
             return false;
@@ -103,7 +110,8 @@ internal sealed class RequestClassifier
         }
 
         // A plain URI string is read as it is: parsing the rest of a new Uri costs more than everything else here.
-        if (!PlainRequestUri.TryGetPath(uri, out ReadOnlySpan<char> path))
+        plainUri = PlainRequestUri.TryGetPath(uri, out ReadOnlySpan<char> path);
+        if (!plainUri)
         {
             path = uri.AbsolutePath;
         }

@@ -64,7 +64,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
     public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
-        if (!classifier.TryClassify(request, out var endpoint))
+        if (!classifier.TryClassify(request, out var endpoint, out bool plainUri))
         {
             return new(RequestVerdict.NotCacheable, default, default, false);
         }
@@ -82,7 +82,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             ChatCacheKey key = default;
             RequestBodyFacts facts = default;
             AliasToken token = default;
-            if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token))
+            if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
             {
                 if (!keyBuilder.TryBuild(request, body.Span, partition, out key, out facts))
                 {

@@ -127,7 +127,7 @@ internal sealed class RequestKeyBuilder
     /// Writes everything of the key but the body: the version, method, normalized URL, tenant headers (built-in and configured)
     /// and partition, each framed so that no two different requests write the same bytes.
     /// </summary>
-    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false)
+    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false, bool? plainUri = null)
     {
         WriteInt32(buffer, version);
         WriteString(buffer, request.Method.Method);
@@ -136,7 +136,7 @@ internal sealed class RequestKeyBuilder
         {
             // An alias only needs equal frames for equal URLs: a plain URI string (see PlainRequestUri) stands for its parsed
             // parts, which it determines, and saves parsing them. The form byte keeps the two forms apart.
-            if (PlainRequestUri.TryGetPath(uri, out _))
+            if (plainUri ?? PlainRequestUri.TryGetPath(uri, out _))
             {
                 WriteByte(buffer, PlainUrl);
                 WriteString(buffer, uri.OriginalString);
@@ -200,7 +200,7 @@ internal sealed class RequestKeyBuilder
     /// tenant headers as their SHA-256 (so no credential is kept) and the alias version marker. The frame is self-delimiting,
     /// so two requests have equal (frame, body) pairs exactly when they are the same request, byte for byte.
     /// </summary>
-    public bool TryWriteAliasFrame(HttpRequestMessage request, string partition, ArrayBufferWriter<byte> destination)
+    public bool TryWriteAliasFrame(HttpRequestMessage request, string partition, ArrayBufferWriter<byte> destination, bool? plainUri = null)
     {
         Uri? uri = request?.RequestUri;
         if (request is null || uri is null || !uri.IsAbsoluteUri)
@@ -208,7 +208,7 @@ internal sealed class RequestKeyBuilder
             return false;
         }
 
-        WriteFrame(destination, AliasFormatVersion, request, uri, partition, digestTenant: true);
+        WriteFrame(destination, AliasFormatVersion, request, uri, partition, digestTenant: true, plainUri);
         return true;
     }
 
@@ -217,7 +217,7 @@ internal sealed class RequestKeyBuilder
     /// never equal to a key) followed by the body exactly as sent. Byte-identical requests have equal aliases; the alias maps
     /// to the canonical key in a <see cref="KeyAliasTable"/>, so a repeat skips canonicalization. The body is hashed in place.
     /// </summary>
-    public bool TryBuildAlias(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey alias)
+    public bool TryBuildAlias(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey alias, bool? plainUri = null)
     {
         alias = default;
         Uri? uri = request?.RequestUri;
@@ -231,7 +231,7 @@ internal sealed class RequestKeyBuilder
         var hash = t_hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
-            WriteFrame(buffer, AliasFormatVersion, request, uri, partition);
+            WriteFrame(buffer, AliasFormatVersion, request, uri, partition, plainUri: plainUri);
             hash.AppendData(buffer.WrittenSpan);
             hash.AppendData(body);
             Span<byte> digest = stackalloc byte[ChatCacheKey.Size];
