@@ -57,4 +57,31 @@ internal static class VarInt
 
         return false;
     }
+
+    /// <summary>Reads a 64-bit value at <paramref name="pos"/>; <see langword="false"/> when truncated or wider than 64 bits.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> span, ref int pos, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 70; shift += 7)
+        {
+            if (pos >= span.Length)
+            {
+                return false;
+            }
+
+            byte b = span[pos++];
+            if (shift == 63 && b > 0x01)
+            {
+                return false; // more than 64 bits
+            }
+
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

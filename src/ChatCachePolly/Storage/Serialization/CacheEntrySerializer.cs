@@ -308,7 +308,7 @@ internal static class CacheEntrySerializer
                     long time = 0;
                     for (int i = 0; i < timeCount; i++)
                     {
-                        if (!TryReadVarLong(content, ref pos, out ulong zigzag))
+                        if (!VarInt.TryRead(content, ref pos, out ulong zigzag))
                         {
                             return CacheEntryReadResult.Corrupt;
                         }
@@ -410,32 +410,6 @@ internal static class CacheEntrySerializer
     private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
 
     private static long UnZigZag(ulong value) => (long)(value >> 1) ^ -(long)(value & 1);
-
-    private static bool TryReadVarLong(ReadOnlySpan<byte> span, ref int pos, out ulong value)
-    {
-        value = 0;
-        for (int shift = 0; shift < 70; shift += 7)
-        {
-            if (pos >= span.Length)
-            {
-                return false;
-            }
-
-            byte b = span[pos++];
-            if (shift == 63 && b > 0x01)
-            {
-                return false; // more than 64 bits
-            }
-
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     /// <summary>Reads a count whose items take at least <paramref name="minBytesPerItem"/> bytes each (bounds allocations by the payload).</summary>
     private static bool TryReadCount(ReadOnlySpan<byte> span, ref int pos, int minBytesPerItem, out int count)
