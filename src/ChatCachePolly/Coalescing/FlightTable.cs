@@ -10,10 +10,12 @@ namespace ChatCachePolly.Coalescing;
 /// it instead of going upstream (single-flight). Per process and per partition; nothing is locked in any store.
 /// </summary>
 /// <remarks>
-/// Policy when a leader ends with nothing shareable (an exception, a cancellation, a failed status, an unusable body): its
-/// followers elect a new leader among themselves - the first to re-join leads, the others wait for it - so a failing
-/// upstream sees at most one request per key at a time from collapsed callers, never a stampede of all of them at once. Each
-/// follower's own cancellation ends only its own wait.
+/// What followers get when the leader's call ends (see <see cref="FlightResult"/>): the answer (stored or not); the live stream;
+/// the leader's final failure - each follower its own copy of the error response, or the same exception - so that N collapsed
+/// callers of a failing upstream all finish within one upstream attempt and never queue behind each other; or, when the
+/// leader's answer cannot be shared (too large, undecodable), a release: every follower goes upstream on its own at once.
+/// Only when the leader's own caller cancelled (which says nothing about the upstream) do the followers elect a new leader
+/// among themselves. Each follower's own cancellation ends only its own wait.
 /// </remarks>
 internal sealed class FlightTable
 {
@@ -84,8 +86,15 @@ internal sealed class Flight(FlightTable table, ChatCacheKey key)
     public void Retire() => table.Remove(key, this);
 }
 
-/// <summary>What a leader shares: a complete response (stored or not), a live stream, or nothing (followers go on their own).</summary>
-internal readonly record struct FlightResult(CacheEntry? Entry, SharedStream? Stream)
+/// <summary>
+/// What a leader shares: a complete response (stored or not), a live stream, its final failure, a release (each follower goes
+/// upstream on its own, at once), or nothing (the leader's caller cancelled: the followers elect a new leader).
+/// </summary>
+internal readonly record struct FlightResult(CacheEntry? Entry, SharedStream? Stream, SharedFailure? Failure = null, string? Released = null)
 {
     public static FlightResult Nothing => default;
+
+    public static FlightResult Release(string detail) => new(null, null, null, detail);
+
+    public static FlightResult Fail(SharedFailure failure) => new(null, null, failure);
 }

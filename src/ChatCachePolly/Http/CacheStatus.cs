@@ -37,6 +37,11 @@ internal static class CacheStatus
     /// <summary>A follower answered by the upstream call of an identical request already in flight.</summary>
     public static string Collapsed(string keyFingerprint) => $"{CacheName}; fwd=miss; collapsed; key={keyFingerprint}";
 
+    /// <summary>A follower answered with its leader's final failure: the upstream status it got, or none for an exception.</summary>
+    public static string Collapsed(string keyFingerprint, int forwardStatus) => forwardStatus == 0
+        ? Collapsed(keyFingerprint)
+        : $"{CacheName}; fwd=miss; fwd-status={forwardStatus}; collapsed; key={keyFingerprint}";
+
     public static string Bypass(string detail) => $"{CacheName}; fwd=bypass; detail={detail}";
 
     public static string Forward(string fwd, bool stored, string keyFingerprint, int? forwardStatus = null, string? detail = null)

@@ -1,120 +1,271 @@
 using System.Buffers;
-using System.Threading.Channels;
+using ChatCachePolly.Storage;
 
 namespace ChatCachePolly.Streaming;
 
 /// <summary>
-/// Reads one upstream event stream in the background and hands every chunk, as it arrives, to each attached reader (the caller
-/// that started it and any collapsed followers) while <see cref="StreamRecorder"/> records it.
+/// Reads one upstream event stream in the background (the pump) into a shared, append-only list of chunks, which every
+/// attached reader - the caller that started it and any collapsed followers - reads at its own pace, while
+/// <see cref="StreamRecorder"/> records it.
 /// </summary>
 /// <remarks>
+/// <para>The rules (each has a test, and <c>FanoutExplorer</c> checks them over every interleaving of small scenarios):</para>
 /// <list type="bullet">
-/// <item>Time to first token is unchanged: the pump forwards each chunk the moment the upstream returns it.</item>
-/// <item>A slow reader never slows the others beyond a bounded buffer: each reader has its own bounded queue of chunks; only
-/// when one is full does the pump wait (backpressure), and a reader that leaves is dropped at once.</item>
-/// <item>A reader that disposes early detaches only itself. The recording is stored only once some reader has consumed the
-/// stream through its terminal event: when every reader has left before that, the upstream read is abandoned and nothing is
-/// stored, even if the pump had already read ahead.</item>
-/// <item>Readers that attach mid-stream first get every chunk so far, then the live ones.</item>
+/// <item>Time to first token is unchanged: the pump appends each chunk the moment the upstream returns it.</item>
+/// <item>A reader that attaches gets the stream from its first byte. Attaching is possible only while the whole stream is still
+/// retained and can still become a complete answer: never after every reader has left (the upstream read is then abandoned),
+/// after the recording failed, or once the stream outgrew the cap. Closing is atomic with the last reader leaving, so no
+/// reader ever joins an abandoned stream; a request that cannot attach makes its own upstream call.</item>
+/// <item>Readers never wait for each other: each reads the shared chunks at its own pace. The pump waits only while the fastest
+/// reader is more than the lag window behind it (a lone slow reader slows the upstream read as it would without the cache);
+/// a reader that falls more than the window behind the fastest is detached with an <see cref="IOException"/>.</item>
+/// <item>Every reader ends with the whole stream or an exception: an upstream read error reaches every reader; a stream that
+/// ends without its terminal success event, or with an error event, ends with an exception for every follower (the caller
+/// that started it sees exactly what the upstream sent, as it would without the cache).</item>
+/// <item>The recording is stored only once some reader has consumed the stream through its terminal event; when every reader
+/// leaves before that, nothing is stored, even if the pump had already read ahead.</item>
+/// <item>The recorder and the pump's read buffer belong to the pump alone; the chunks readers see are never pooled.</item>
 /// </list>
 /// </remarks>
 internal sealed class StreamFanout
 {
-    /// <summary>How many chunks a reader may fall behind before the pump waits for it.</summary>
-    internal const int ReaderQueueChunks = 256;
-
     private const int ReadBufferSize = 16 * 1024;
 
     private readonly Lock _gate = new();
     private readonly Stream _upstream;
     private readonly StreamRecorder _recorder;
-    private readonly Action<StreamRecorder> _onCompleted;
-    private readonly Action<StreamRecorder> _onFailed;
-    private readonly Action _onEnded;
+    private readonly long _cap;
+    private readonly long _maxLag;
+    private readonly ArrayPool<byte> _pool;
+    private readonly int _spareBytes;
+    private readonly Action<RecordedStream, bool> _onCompleted;
+    private readonly Action<ChatCacheNotStoredReason> _onFailed;
+    private readonly Action _onJoinClosed;
     // Cancelled when every reader has left. Never disposed on purpose: it has no timer and no linked tokens, and a reader may
     // detach (and cancel it) at any moment, including just after the pump ended - disposing it would race with that.
     private readonly CancellationTokenSource _abandon = new();
-    private readonly List<byte[]> _chunks = [];
     private readonly List<FanoutReader> _readers = [];
-    private bool _retaining = true;
+    private readonly StreamChunk _head = new([], 0);
+    private StreamChunk _tail;
+    private long _length;
+    private bool _joinable = true;
+    private bool _joinClosedReported;
     private bool _ended;
+    private bool _abandoned;
+    private bool _broken;
+    private Exception? _endError;
+    private TaskCompletionSource? _dataWaiter;
+    private TaskCompletionSource? _roomWaiter;
+    private RecordedStream? _recording;
+    private bool _truncated;
+    private long _terminalOffset = -1;
     private int _decided;
     private int _attachedEver;
-    private long _terminalOffset = -1;
+    private Task _pump = Task.CompletedTask;
 
-    public StreamFanout(Stream upstream, StreamRecorder recorder, Action<StreamRecorder> onCompleted, Action<StreamRecorder> onFailed, Action onEnded)
+    /// <param name="upstream">The upstream body; the pump disposes it when it ends.</param>
+    /// <param name="recorder">Records the stream; owned by the pump from here on.</param>
+    /// <param name="cap">The most bytes retained for readers that attach later (the recording cap).</param>
+    /// <param name="spareBytes">Bytes to leave free after the recorded body (where the entry packs its kept headers).</param>
+    /// <param name="onCompleted">The recording completed and a reader consumed its terminal event: store it (called once).</param>
+    /// <param name="onFailed">Nothing will be stored, and why (called once, instead of <paramref name="onCompleted"/>).</param>
+    /// <param name="onJoinClosed">No reader can attach any more (called once).</param>
+    /// <param name="pool">Where the pump rents its read buffer (tests pass a pool that checks returns).</param>
+    public StreamFanout(
+        Stream upstream,
+        StreamRecorder recorder,
+        long cap,
+        int spareBytes,
+        Action<RecordedStream, bool> onCompleted,
+        Action<ChatCacheNotStoredReason> onFailed,
+        Action onJoinClosed,
+        ArrayPool<byte>? pool = null)
     {
         _upstream = upstream;
         _recorder = recorder;
+        _cap = cap;
+        _maxLag = Math.Max(cap, ReadBufferSize);
+        _spareBytes = spareBytes;
         _onCompleted = onCompleted;
         _onFailed = onFailed;
-        _onEnded = onEnded;
+        _onJoinClosed = onJoinClosed;
+        _pool = pool ?? ArrayPool<byte>.Shared;
+        _tail = _head;
     }
 
     /// <summary>Gets how many readers have attached so far (the leader included).</summary>
     public int ReadersAttached => Volatile.Read(ref _attachedEver);
 
-    /// <summary>Starts the pump.</summary>
-    public void Start() => _ = Task.Run(PumpAsync);
+    /// <summary>Gets whether a reader can still attach.</summary>
+    public bool IsJoinable
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _joinable;
+            }
+        }
+    }
+
+    /// <summary>Gets the pump's task: it completes when the upstream read has ended and the upstream is disposed.</summary>
+    internal Task Completion => _pump;
+
+    /// <summary>Gets the stream offset a reader must consume through for the recording to be stored (-1 until known).</summary>
+    internal long TerminalOffset => Interlocked.Read(ref _terminalOffset);
+
+    /// <summary>Starts the pump in the background.</summary>
+    public void Start() => _pump = Task.Run(PumpAsync);
 
     /// <summary>Attaches a reader, or returns <see langword="null"/> when the stream can no longer be joined from its start.</summary>
-    public FanoutReader? TryAttach()
+    /// <param name="faithful">
+    /// <see langword="true"/> for the caller that started the stream: it sees the upstream's own ending, clean or not, as it
+    /// would without the cache. Followers get an exception instead of the clean end of a stream that did not complete.
+    /// </param>
+    public FanoutReader? TryAttach(bool faithful = false)
     {
         lock (_gate)
         {
-            if (!_retaining || _ended)
+            if (!_joinable)
             {
                 return null;
             }
 
-            var reader = new FanoutReader(this, Math.Max(ReaderQueueChunks, _chunks.Count + ReaderQueueChunks));
-            foreach (var chunk in _chunks)
-            {
-                reader.Queue.Writer.TryWrite(chunk);
-            }
-
+            var reader = new FanoutReader(this, _head, faithful);
             _readers.Add(reader);
             _attachedEver++;
             return reader;
         }
     }
 
-    /// <summary>Gets the stream offset a reader must consume through for the recording to be stored (-1 until known).</summary>
-    internal long TerminalOffset => Interlocked.Read(ref _terminalOffset);
+    /// <summary>
+    /// Closes the stream to new readers (the strategy calls this once a completed recording is in the store, so later requests
+    /// read the entry instead); readers already attached go on.
+    /// </summary>
+    public void CloseJoining()
+    {
+        bool report;
+        lock (_gate)
+        {
+            report = CloseJoiningLocked();
+        }
+
+        if (report)
+        {
+            _onJoinClosed();
+        }
+    }
+
+    /// <summary>
+    /// Returns a completed task when <paramref name="at"/> has a successor or the stream has ended for <paramref name="reader"/>,
+    /// otherwise a task that completes when either happens.
+    /// </summary>
+    internal Task WaitForDataAsync(FanoutReader reader, StreamChunk at, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource waiter;
+        lock (_gate)
+        {
+            if (at.Next is not null || _ended || reader.Failure is not null)
+            {
+                return Task.CompletedTask;
+            }
+
+            waiter = _dataWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        return waiter.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>How the stream ended for a reader at its end: <see langword="null"/> for a clean end, else the exception to throw.</summary>
+    internal Exception? EndFor(FanoutReader reader)
+    {
+        lock (_gate)
+        {
+            if (_endError is not null)
+            {
+                return _endError;
+            }
+
+            return _broken && !reader.Faithful
+                ? new IOException("The shared upstream stream ended before its final event; this request was collapsed onto it and gets no partial answer. Retry the request.")
+                : null;
+        }
+    }
+
+    /// <summary>Gets whether the upstream read has ended (the reader at the tail has seen everything).</summary>
+    internal bool HasEnded
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _ended;
+            }
+        }
+    }
+
+    /// <summary>A reader moved forward: wakes the pump if it waits for room.</summary>
+    internal void Advanced() => Volatile.Read(ref _roomWaiter)?.TrySetResult();
 
     /// <summary>A reader consumed the stream through its terminal event: the recording is stored.</summary>
-    internal void TerminalConsumed() => Decide(success: true);
+    internal void TerminalConsumed()
+    {
+        if (Volatile.Read(ref _recording) is not null)
+        {
+            Decide(success: true, ChatCacheNotStoredReason.IncompleteBody);
+        }
+    }
 
     internal void Detach(FanoutReader reader)
     {
         bool last;
-        bool ended;
+        bool abandon = false;
+        bool report = false;
         lock (_gate)
         {
-            _readers.Remove(reader);
+            if (!_readers.Remove(reader))
+            {
+                return; // already detached (fell behind)
+            }
+
             last = _readers.Count == 0;
-            ended = _ended;
+            if (last)
+            {
+                // Atomic with the last reader leaving: nobody joins a stream that nobody reads any more.
+                abandon = !_ended;
+                _abandoned = abandon;
+                if (abandon || Volatile.Read(ref _decided) == 0)
+                {
+                    report = CloseJoiningLocked();
+                }
+            }
         }
 
-        reader.Queue.Writer.TryComplete();
+        Advanced(); // the fastest reader may have left
         if (last)
         {
-            // Nobody is reading any more: stop reading the upstream; a recording nobody read to its end is never stored.
-            Decide(success: false);
-            if (!ended)
+            // A recording nobody read to its end is never stored.
+            Decide(success: false, ChatCacheNotStoredReason.IncompleteBody);
+            if (abandon)
             {
                 _abandon.Cancel();
+                Volatile.Read(ref _roomWaiter)?.TrySetResult();
             }
+        }
+
+        if (report)
+        {
+            _onJoinClosed();
         }
     }
 
     private async Task PumpAsync()
     {
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        byte[] buffer = _pool.Rent(ReadBufferSize);
         Exception? error = null;
         try
         {
-            while (true)
+            while (await WaitForRoomAsync().ConfigureAwait(false))
             {
                 int read = await _upstream.ReadAsync(buffer, _abandon.Token).ConfigureAwait(false);
                 if (read == 0)
@@ -123,46 +274,22 @@ internal sealed class StreamFanout
                 }
 
                 var chunk = buffer.AsSpan(0, read).ToArray();
+                var before = _recorder.State;
                 var state = _recorder.Append(chunk);
-                if (state == RecordingState.Completed && TerminalOffset < 0)
+                if (state == RecordingState.Completed && before != RecordingState.Completed)
                 {
-                    // Published before any reader can see the terminal event's bytes, so the reader that consumes them stores.
-                    Interlocked.Exchange(ref _terminalOffset, _recorder.CompletedLength);
+                    // Taken here, by the recorder's only owner, before any reader can see the terminal event's bytes.
+                    _truncated = _recorder.IsTruncated;
+                    var recording = _recorder.TakeRecording(_spareBytes);
+                    Volatile.Write(ref _recording, recording);
+                    Interlocked.Exchange(ref _terminalOffset, recording.Body.Count);
                 }
 
-                FanoutReader[] readers;
-                lock (_gate)
+                bool failedNow = state == RecordingState.Failed && before != RecordingState.Failed;
+                Append(chunk, failedNow);
+                if (failedNow)
                 {
-                    if (_retaining && state == RecordingState.Failed)
-                    {
-                        // Over the cap or failed: late joiners could no longer get the stream from its start.
-                        _retaining = false;
-                        _chunks.Clear();
-                    }
-
-                    if (_retaining)
-                    {
-                        _chunks.Add(chunk);
-                    }
-
-                    readers = [.. _readers];
-                }
-
-                foreach (var reader in readers)
-                {
-                    try
-                    {
-                        await reader.Queue.Writer.WriteAsync(chunk, _abandon.Token).ConfigureAwait(false);
-                    }
-                    catch (ChannelClosedException)
-                    {
-                        // That reader left; the others go on.
-                    }
-                }
-
-                if (state == RecordingState.Failed)
-                {
-                    Decide(success: false);
+                    Decide(success: false, _recorder.FailureReason);
                 }
             }
         }
@@ -176,144 +303,188 @@ internal sealed class StreamFanout
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            FanoutReader[] readers;
-            lock (_gate)
+            _pool.Return(buffer);
+            if (_recorder.State == RecordingState.Recording)
             {
-                _ended = true;
-                _retaining = false;
-                _chunks.Clear();
-                readers = [.. _readers];
-            }
-
-            if (_recorder.State != RecordingState.Completed || readers.Length == 0)
-            {
-                // Ended before the terminal event (end of stream, read error), or nobody is left to read it.
                 _recorder.Fail(error is null ? ChatCacheNotStoredReason.IncompleteBody : ChatCacheNotStoredReason.Exception);
-                Decide(success: false);
             }
 
-            foreach (var reader in readers)
+            var reason = _recorder.FailureReason;
+            bool completed = _recorder.State == RecordingState.Completed;
+            // A stream that did not complete is broken for followers, unless the cache stopped judging it (over the cap) or it
+            // ended with a legitimate terminal event that is merely not stored (a truncated answer).
+            bool broken = !completed && reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception;
+            _recorder.Dispose();
+
+            bool nobodyLeft = End(error, broken, out bool report);
+            if (!completed || nobodyLeft)
             {
-                reader.Queue.Writer.TryComplete(error);
+                Decide(success: false, completed ? ChatCacheNotStoredReason.IncompleteBody : reason);
             }
 
-            await _upstream.DisposeAsync().ConfigureAwait(false);
-            _onEnded();
+            if (report)
+            {
+                _onJoinClosed();
+            }
+
+            try
+            {
+                await _upstream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Disposing a failed connection may fail too: nothing left to tell anyone.
+            }
         }
     }
 
-    /// <summary>Decides the recording's fate exactly once, then releases it.</summary>
-    private void Decide(bool success)
+    /// <summary>Waits while the fastest reader is more than the lag window behind; <see langword="false"/> once abandoned.</summary>
+    private async ValueTask<bool> WaitForRoomAsync()
     {
-        if (Interlocked.Exchange(ref _decided, 1) != 0)
+        while (true)
+        {
+            TaskCompletionSource waiter;
+            lock (_gate)
+            {
+                if (_abandoned)
+                {
+                    return false;
+                }
+
+                if (_roomWaiter is { Task.IsCompleted: true })
+                {
+                    _roomWaiter = null;
+                }
+
+                // Published before the positions are read: a reader that advances after this sees the waiter and wakes it.
+                waiter = _roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Interlocked.MemoryBarrier();
+                if (_length - FastestPositionLocked() <= _maxLag)
+                {
+                    return true;
+                }
+            }
+
+            await waiter.Task.ConfigureAwait(false);
+        }
+    }
+
+    private long FastestPositionLocked()
+    {
+        long fastest = 0;
+        foreach (var reader in _readers)
+        {
+            fastest = Math.Max(fastest, reader.Consumed);
+        }
+
+        return fastest;
+    }
+
+    /// <summary>Appends a chunk for every reader; closes joining when it can no longer be joined; detaches readers that fell behind.</summary>
+    private void Append(byte[] chunk, bool recordingFailed)
+    {
+        TaskCompletionSource? waiter;
+        bool report = false;
+        lock (_gate)
+        {
+            _length += chunk.Length;
+            var node = new StreamChunk(chunk, _length);
+            _tail.Next = node;
+            _tail = node;
+
+            if (_joinable && (recordingFailed || _length > _cap))
+            {
+                // Failed, or too long to retain: a later request could not get a complete answer from its start.
+                report = CloseJoiningLocked();
+            }
+
+            long fastest = FastestPositionLocked();
+            for (int i = _readers.Count - 1; i >= 0; i--)
+            {
+                var reader = _readers[i];
+                if (fastest - reader.Consumed > _maxLag)
+                {
+                    reader.Failure = new IOException($"This reader fell more than {_maxLag} bytes behind the other readers of the same upstream stream and was detached; the others go on. Read collapsed streams promptly, or dispose them.");
+                    _readers.RemoveAt(i); // woken below with the others; its next read throws
+                }
+            }
+
+            waiter = _dataWaiter;
+            _dataWaiter = null;
+        }
+
+        waiter?.TrySetResult();
+        if (report)
+        {
+            _onJoinClosed();
+        }
+    }
+
+    /// <summary>Marks the end of the upstream read; returns whether no reader is left to consume the recording.</summary>
+    private bool End(Exception? error, bool broken, out bool report)
+    {
+        TaskCompletionSource? waiter;
+        bool nobodyLeft;
+        lock (_gate)
+        {
+            _ended = true;
+            _endError = error;
+            _broken = broken;
+            report = (error is not null || broken || _readers.Count == 0) && CloseJoiningLocked();
+            nobodyLeft = _readers.Count == 0;
+            waiter = _dataWaiter;
+            _dataWaiter = null;
+        }
+
+        waiter?.TrySetResult();
+        return nobodyLeft;
+    }
+
+    /// <summary>Closes joining; returns whether the caller must report it (once, outside the lock).</summary>
+    private bool CloseJoiningLocked()
+    {
+        _joinable = false;
+        if (_joinClosedReported)
+        {
+            return false;
+        }
+
+        _joinClosedReported = true;
+        return true;
+    }
+
+    /// <summary>Decides the recording's fate exactly once.</summary>
+    private void Decide(bool success, ChatCacheNotStoredReason reason)
+    {
+        if (Interlocked.CompareExchange(ref _decided, 1, 0) != 0)
         {
             return;
         }
 
-        if (success && _recorder.State == RecordingState.Completed)
+        if (success)
         {
-            _onCompleted(_recorder); // takes the recording synchronously
-        }
-        else
-        {
-            _recorder.Fail(ChatCacheNotStoredReason.IncompleteBody);
-            _onFailed(_recorder);
+            _onCompleted(_recording!, _truncated); // the strategy stores it, then closes joining
+            return;
         }
 
-        _recorder.Dispose();
+        CloseJoining();
+        _onFailed(reason);
     }
 }
 
-/// <summary>One caller's view of a fanned-out stream: reads its own queue of chunks; disposing it detaches only this caller.</summary>
-internal sealed class FanoutReader : Stream
+/// <summary>One chunk of a fanned-out stream; chunks form a list that readers walk at their own pace.</summary>
+internal sealed class StreamChunk(byte[] data, long end)
 {
-    private readonly StreamFanout _owner;
-    private ReadOnlyMemory<byte> _current;
-    private long _consumed;
-    private int _disposed;
+    private StreamChunk? _next;
 
-    internal FanoutReader(StreamFanout owner, int capacity)
+    public byte[] Data { get; } = data;
+
+    /// <summary>Gets the stream offset just past this chunk.</summary>
+    public long End { get; } = end;
+
+    public StreamChunk? Next
     {
-        _owner = owner;
-        Queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(capacity) { SingleReader = true, SingleWriter = true });
-    }
-
-    internal Channel<byte[]> Queue { get; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        if (buffer.IsEmpty)
-        {
-            return 0;
-        }
-
-        if (_current.IsEmpty)
-        {
-            if (!await Queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) || !Queue.Reader.TryRead(out var chunk))
-            {
-                // End of the stream for this reader: if it has consumed the terminal event, the recording is stored.
-                long end = _owner.TerminalOffset;
-                if (end >= 0 && _consumed >= end)
-                {
-                    _owner.TerminalConsumed();
-                }
-
-                return 0;
-            }
-
-            _current = chunk;
-        }
-
-        int count = Math.Min(buffer.Length, _current.Length);
-        _current[..count].CopyTo(buffer);
-        _current = _current[count..];
-        _consumed += count;
-        long terminal = _owner.TerminalOffset;
-        if (terminal >= 0 && _consumed >= terminal)
-        {
-            _owner.TerminalConsumed();
-        }
-
-        return count;
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _owner.Detach(this);
-        }
-
-        base.Dispose(disposing);
+        get => Volatile.Read(ref _next);
+        set => Volatile.Write(ref _next, value);
     }
 }

@@ -25,6 +25,10 @@ internal enum RecordingState
 /// Responses API. An error payload, <c>response.failed</c>/<c>response.incomplete</c>/<c>error</c> events, or exceeding the size
 /// cap fail the recording; a failed recording never becomes an entry.
 /// </summary>
+/// <remarks>
+/// Not thread-safe, on purpose: one owner (the stream's pump) appends, takes the recording and disposes it, so its pooled
+/// buffer has exactly one owner and is returned exactly once. Readers of the stream never touch the recorder.
+/// </remarks>
 internal sealed class StreamRecorder : IDisposable
 {
     private const int InitialSize = 8 * 1024;
@@ -32,6 +36,7 @@ internal sealed class StreamRecorder : IDisposable
     private readonly EndpointKind _endpoint;
     private readonly int _maxBytes;
     private readonly TimeProvider _timeProvider;
+    private readonly ArrayPool<byte> _pool;
     private readonly long _started;
     private readonly List<int> _eventEnds = [];
     private readonly List<int> _eventTimes = [];
@@ -42,13 +47,18 @@ internal sealed class StreamRecorder : IDisposable
     private int _scanned;
     private PayloadFacts _facts;
 
-    public StreamRecorder(EndpointKind endpoint, int maxBytes, TimeProvider timeProvider)
+    /// <param name="endpoint">The endpoint whose terminal events end the recording.</param>
+    /// <param name="maxBytes">The most bytes recorded; a longer stream fails the recording.</param>
+    /// <param name="timeProvider">Times each event (for paced replay).</param>
+    /// <param name="pool">Where the recording buffer is rented (tests pass a pool that checks every rental is returned once).</param>
+    public StreamRecorder(EndpointKind endpoint, int maxBytes, TimeProvider timeProvider, ArrayPool<byte>? pool = null)
     {
         _endpoint = endpoint;
         _maxBytes = maxBytes;
         _timeProvider = timeProvider;
+        _pool = pool ?? ArrayPool<byte>.Shared;
         _started = timeProvider.GetTimestamp();
-        _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialSize, maxBytes));
+        _buffer = _pool.Rent(Math.Min(InitialSize, maxBytes));
     }
 
     public RecordingState State { get; private set; }
@@ -224,9 +234,9 @@ internal sealed class StreamRecorder : IDisposable
             return;
         }
 
-        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(needed, _buffer.Length * 2L), _maxBytes));
+        var larger = _pool.Rent((int)Math.Min(Math.Max(needed, _buffer.Length * 2L), _maxBytes));
         _buffer.AsSpan(0, _length).CopyTo(larger);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        _pool.Return(_buffer);
         _buffer = larger;
     }
 
@@ -234,8 +244,9 @@ internal sealed class StreamRecorder : IDisposable
     {
         if (_buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            var buffer = _buffer;
             _buffer = null;
+            _pool.Return(buffer);
         }
     }
 

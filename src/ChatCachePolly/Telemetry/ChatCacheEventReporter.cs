@@ -11,6 +11,11 @@ namespace ChatCachePolly.Telemetry;
 /// <see cref="ResilienceStrategyTelemetry"/> (so Polly's <c>resilience.polly.strategy.events</c> counter and logs carry it with
 /// pipeline, instance and strategy names), then the cache's own metrics and logs, then the user's callback.
 /// </summary>
+/// <remarks>
+/// The cache never throws into the caller, and that includes the user's callbacks: one that throws (synchronously or not) is
+/// logged as an error (event 3008, with the callback's name) and the request goes on as if it had returned - a hit is still
+/// served, a response still returned - except <c>ShouldStore</c>, whose failure means "do not store" (the safe answer).
+/// </remarks>
 internal sealed class ChatCacheEventReporter(
     ResilienceStrategyTelemetry telemetry, ChatCacheStrategyOptions options, ChatCacheMetrics metrics, ILogger logger, string client)
 {
@@ -18,10 +23,71 @@ internal sealed class ChatCacheEventReporter(
     private readonly Func<OnChatCacheMissArguments, ValueTask>? _onMiss = options.OnCacheMiss;
     private readonly Func<OnChatCacheStoredArguments, ValueTask>? _onStored = options.OnResponseStored;
     private readonly Func<OnChatCacheNotStoredArguments, ValueTask>? _onNotStored = options.OnResponseNotStored;
+    private readonly Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? _shouldStore = options.ShouldStore;
 
     public ChatCacheMetrics Metrics => metrics;
 
     public string Client => client;
+
+    /// <summary>Gets whether a <see cref="ChatCacheStrategyOptions.ShouldStore"/> predicate is set.</summary>
+    public bool HasShouldStore => _shouldStore is not null;
+
+    /// <summary>Asks <see cref="ChatCacheStrategyOptions.ShouldStore"/>; a predicate that throws answers "do not store".</summary>
+    public ValueTask<bool> ShouldStoreAsync(ChatCacheShouldStoreArguments args)
+    {
+        try
+        {
+            var pending = _shouldStore!(args);
+            return pending.IsCompletedSuccessfully ? pending : AwaitShouldStoreAsync(pending);
+        }
+        catch (Exception ex)
+        {
+            CallbackFailed(nameof(ChatCacheStrategyOptions.ShouldStore), ex);
+            return new ValueTask<bool>(false);
+        }
+    }
+
+    private async ValueTask<bool> AwaitShouldStoreAsync(ValueTask<bool> pending)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            CallbackFailed(nameof(ChatCacheStrategyOptions.ShouldStore), ex);
+            return false;
+        }
+    }
+
+    /// <summary>Runs a user callback; one that throws is logged and otherwise ignored.</summary>
+    private ValueTask Invoke<TArgs>(Func<TArgs, ValueTask> callback, TArgs args, string name)
+    {
+        try
+        {
+            var pending = callback(args);
+            return pending.IsCompletedSuccessfully ? default : AwaitCallbackAsync(pending, name);
+        }
+        catch (Exception ex)
+        {
+            CallbackFailed(name, ex);
+            return default;
+        }
+    }
+
+    private async ValueTask AwaitCallbackAsync(ValueTask pending, string name)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            CallbackFailed(name, ex);
+        }
+    }
+
+    private void CallbackFailed(string name, Exception exception) => ChatCacheLog.CallbackFailed(logger, client, name, exception);
 
     public ValueTask HitAsync(ResilienceContext context, HttpRequestMessage request, CacheEntry entry, TimeSpan age, bool stale)
     {
@@ -34,7 +100,7 @@ internal sealed class ChatCacheEventReporter(
             ChatCacheLog.Hit(logger, client, ChatCacheMetrics.EndpointTag(entry.Endpoint), entry.Key.Fingerprint, age.TotalSeconds, stale ? " (stale)" : string.Empty);
         }
 
-        return _onHit is null ? default : _onHit(args);
+        return _onHit is null ? default : Invoke(_onHit, args, nameof(ChatCacheStrategyOptions.OnCacheHit));
     }
 
     public void Collapsed(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, CacheEntry? shared)
@@ -62,7 +128,7 @@ internal sealed class ChatCacheEventReporter(
             ChatCacheLog.MissExplained(logger, client, forward, explanation.ToString());
         }
 
-        return _onMiss is null ? default : _onMiss(args);
+        return _onMiss is null ? default : Invoke(_onMiss, args, nameof(ChatCacheStrategyOptions.OnCacheMiss));
     }
 
     /// <summary>A request the cache stepped aside for: <c>bypass</c> (disabled, not an LLM call) or <c>uncacheable</c>.</summary>
@@ -79,7 +145,7 @@ internal sealed class ChatCacheEventReporter(
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Stored), context, args);
         metrics.Stored(client, endpoint, model);
         ChatCacheLog.Stored(logger, client, ChatCacheMetrics.EndpointTag(endpoint), keyFingerprint, bodyLength);
-        return _onStored is null ? default : _onStored(args);
+        return _onStored is null ? default : Invoke(_onStored, args, nameof(ChatCacheStrategyOptions.OnResponseStored));
     }
 
     public ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, ChatCacheNotStoredReason reason, string keyFingerprint)
@@ -97,7 +163,7 @@ internal sealed class ChatCacheEventReporter(
             ChatCacheLog.NotStored(logger, client, ChatCacheMetrics.EndpointTag(endpoint), keyFingerprint, ChatCacheMetrics.ReasonTag(reason));
         }
 
-        return _onNotStored is null ? default : _onNotStored(args);
+        return _onNotStored is null ? default : Invoke(_onNotStored, args, nameof(ChatCacheStrategyOptions.OnResponseNotStored));
     }
 
     /// <summary>

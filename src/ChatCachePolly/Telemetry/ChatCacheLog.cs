@@ -32,4 +32,7 @@ internal static partial class ChatCacheLog
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Debug, Message = "Request for client {Client} ({Endpoint}) collapsed onto the identical request in flight, key {Key}")]
     public static partial void Collapsed(ILogger logger, string client, string endpoint, string key);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "A chat cache callback ({Callback}) for client {Client} threw; the cache went on without it")]
+    public static partial void CallbackFailed(ILogger logger, string client, string callback, Exception exception);
 }

@@ -120,18 +120,13 @@ public sealed class SingleFlightTests
     }
 
     [Fact]
-    public async Task Leader_failure_never_fails_followers_and_they_go_upstream_one_at_a_time()
+    public async Task Followers_of_a_failing_leader_share_its_failure_at_once_each_with_its_own_response()
     {
         using var harness = CacheHarness.Create();
         var release = new TaskCompletionSource();
-        int inFlight = 0;
-        int maxInFlight = 0;
         harness.AsyncResponder = async (_, _) =>
         {
-            int now = Interlocked.Increment(ref inFlight);
-            InterlockedMax(ref maxInFlight, now);
             await release.Task;
-            Interlocked.Decrement(ref inFlight);
             return CacheHarness.Json(Fixtures.Response("error-500.json"), HttpStatusCode.InternalServerError);
         };
 
@@ -140,9 +135,24 @@ public sealed class SingleFlightTests
         release.SetResult();
         var responses = await Task.WhenAll(calls);
 
-        Assert.All(responses, r => Assert.Equal(HttpStatusCode.InternalServerError, r.StatusCode)); // each its own upstream answer
-        Assert.Equal(10, harness.UpstreamCalls);
-        Assert.Equal(1, maxInFlight); // never a stampede: one re-elected leader at a time
+        Assert.Equal(1, harness.UpstreamCalls); // one upstream attempt for all ten, not ten in a row
+        Assert.Equal(10, responses.Distinct().Count());
+        Assert.Equal(10, responses.Select(r => r.Content).Distinct().Count());
+        foreach (var response in responses)
+        {
+            Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+            Assert.Equal(Fixtures.Response("error-500.json"), await response.Content.ReadAsStringAsync());
+            Assert.Equal("req_123", Assert.Single(response.Headers.GetValues("x-request-id")));
+            if (response.CacheStatus().Contains("collapsed", StringComparison.Ordinal))
+            {
+                Assert.False(response.Headers.Contains("set-cookie")); // the leader's cookie stays the leader's
+            }
+
+            response.Dispose();
+        }
+
+        Assert.Equal(9, responses.Count(r => r.CacheStatus().Contains("fwd=miss; fwd-status=500; collapsed", StringComparison.Ordinal)));
+        Assert.Equal(0, harness.Flights.Count);
     }
 
     [Fact]
@@ -223,14 +233,6 @@ public sealed class SingleFlightTests
         using var hit = await harness.Client.SendAsync(CacheHarness.ChatRequest(body));
         Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus()); // the stayer read it to the end: stored
         Assert.Equal(1, harness.UpstreamCalls);
-    }
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        int current;
-        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
-        {
-        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

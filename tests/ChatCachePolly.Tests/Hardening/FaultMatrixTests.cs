@@ -165,9 +165,12 @@ public sealed class FaultMatrixTests
         Assert.Equal(0, ((MemoryChatCacheStore)harness.Store).Count);
     }
 
-    /// <summary>Concurrent identical callers over a failing-then-recovering upstream: each gets its own complete outcome.</summary>
+    /// <summary>
+    /// Waves of concurrent identical callers over a failing-then-recovering upstream: each caller gets a complete outcome (the
+    /// failure its wave shared, or the answer), and only the success is stored.
+    /// </summary>
     [Fact]
-    public async Task Concurrent_callers_each_get_their_own_outcome_and_only_the_success_is_stored()
+    public async Task Concurrent_callers_each_get_a_complete_outcome_and_only_the_success_is_stored()
     {
         int attempts = 0;
         using var harness = CacheHarness.Create(new ChatCacheStrategyOptions(), configureBuilder: b => b.TimeProvider = TimeProvider.System);
@@ -184,27 +187,30 @@ public sealed class FaultMatrixTests
             };
         };
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        var store = (MemoryChatCacheStore)harness.Store;
+        for (int wave = 0; wave < 12 && store.Count == 0; wave++)
         {
-            try
+            var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
             {
-                using var response = await harness.Client.SendAsync(CacheHarness.ChatRequest(JsonRequest), TestContext.Current.CancellationToken);
-                return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-            }
-            catch (HttpRequestException)
-            {
-                return (-1, string.Empty);
-            }
-        }));
+                try
+                {
+                    using var response = await harness.Client.SendAsync(CacheHarness.ChatRequest(JsonRequest), TestContext.Current.CancellationToken);
+                    return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+                }
+                catch (HttpRequestException)
+                {
+                    return (-1, string.Empty);
+                }
+            }));
 
-        foreach (var (status, body) in results)
-        {
-            Assert.True(
-                (status == 500 && body == Error500) || (status == -1) || (status == 200 && (body == ChatJson || body == ChatJson[..(ChatJson.Length / 2)])),
-                $"unexpected outcome {status}: {body}");
+            foreach (var (status, body) in results)
+            {
+                Assert.True(
+                    (status == 500 && body == Error500) || (status == -1) || (status == 200 && (body == ChatJson || body == ChatJson[..(ChatJson.Length / 2)])),
+                    $"unexpected outcome {status}: {body}");
+            }
         }
 
-        var store = (MemoryChatCacheStore)harness.Store;
         Assert.Equal(1, store.Count);
         var entry = await store.GetAsync(store.KeysByRecency()[0], default);
         Assert.Equal(ChatJson, Encoding.UTF8.GetString(entry!.Body.Span));

@@ -15,6 +15,12 @@ internal sealed class ChannelStream : Stream
 
     public bool Disposed { get; private set; }
 
+    /// <summary>
+    /// Gets or sets whether reads ignore cancellation (a transport that only notices a cancelled read when data or the end
+    /// arrives): the window between "every reader left" and "the pump stopped" then stays open until the test writes.
+    /// </summary>
+    public bool IgnoreCancellation { get; set; }
+
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;
@@ -37,6 +43,11 @@ internal sealed class ChannelStream : Stream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (IgnoreCancellation)
+        {
+            cancellationToken = CancellationToken.None;
+        }
+
         if (_current.IsEmpty)
         {
             if (!await _chunks.Reader.WaitToReadAsync(cancellationToken))

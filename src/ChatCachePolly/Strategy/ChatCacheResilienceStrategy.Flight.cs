@@ -1,0 +1,154 @@
+using ChatCachePolly.Coalescing;
+using ChatCachePolly.Http;
+using ChatCachePolly.Keys;
+using ChatCachePolly.Storage;
+using Polly;
+
+namespace ChatCachePolly.Strategy;
+
+/// <summary>Single-flight: the leader's side (it always ends the flight) and the followers' side (they share its outcome).</summary>
+internal sealed partial class ChatCacheResilienceStrategy
+{
+    /// <summary>
+    /// The leader's miss: calls the rest of the pipeline and always ends the flight - with the entry to share, a live stream,
+    /// its failure, a release or nothing - whatever happens.
+    /// </summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> LeadAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state,
+        HttpRequestMessage request,
+        RequestIdentity identity,
+        string forward,
+        CacheDirectives directives,
+        Flight flight)
+    {
+        var shared = FlightResult.Nothing;
+        bool published = false;
+        try
+        {
+            var (outcome, result, isPublished) = await MissAsync(callback, context, state, request, identity, forward, directives, flight).ConfigureAwait(context.ContinueOnCapturedContext);
+            shared = result;
+            published = isPublished;
+            return outcome;
+        }
+        finally
+        {
+            if (!published)
+            {
+                flight.Complete(shared);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A follower: waits for the leader and answers with what it shares; returns <see langword="null"/> when there is nothing
+    /// to share (the leader's own caller cancelled, or its stream can no longer be joined and nothing was stored), so that this
+    /// caller leads or follows the next flight.
+    /// </summary>
+    private async ValueTask<Outcome<HttpResponseMessage>?> FollowAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state,
+        HttpRequestMessage request,
+        RequestIdentity identity,
+        CacheEntry? cached,
+        CacheDirectives directives,
+        Flight flight)
+    {
+        bool capture = context.ContinueOnCapturedContext;
+        string fingerprint = identity.Key.Fingerprint;
+        FlightResult result;
+        try
+        {
+            result = await flight.WaitAsync(context.CancellationToken).ConfigureAwait(capture);
+        }
+        catch (OperationCanceledException ex)
+        {
+            return Outcome.FromException<HttpResponseMessage>(ex); // only this follower's wait ends
+        }
+
+        if (result.Entry is { } entry)
+        {
+            _events.Collapsed(context, request, identity, entry);
+            return Outcome.FromResult(CachedResponseFactory.CreateHit(entry, request, entry.StoredAt, CacheStatus.Collapsed(fingerprint), _pacing, _timeProvider));
+        }
+
+        if (result.Stream is { } stream)
+        {
+            if (stream.Fanout.TryAttach() is { } reader)
+            {
+                _events.Collapsed(context, request, identity, null);
+                return Outcome.FromResult(stream.Template.CreateResponse(request, reader, CacheStatus.Collapsed(fingerprint)));
+            }
+
+            // The stream can no longer be joined from its start: it completed and is stored by now, or it failed, was abandoned
+            // or outgrew the cap. Take the entry if there is one; otherwise make a call of our own.
+            flight.Retire();
+            var at = _timeProvider.GetUtcNow();
+            var stored = await LookupAsync(identity.Key, context, at).ConfigureAwait(capture);
+            return stored is not null && stored.IsFresh(at) && directives.AcceptsAge(stored.Age(at))
+                ? await ServeAsync(stored, request, context, at, stale: null).ConfigureAwait(capture)
+                : null;
+        }
+
+        if (result.Failure is { } failure)
+        {
+            // The leader's final failure is this caller's too (same question, same credentials, same moment): answered at once,
+            // from a stale entry when stale-if-error allows.
+            _events.Collapsed(context, request, identity, null);
+            var outcome = failure.CreateOutcome(request, CacheStatus.Collapsed(fingerprint, failure.Status));
+            return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
+        }
+
+        if (result.Released is { } detail)
+        {
+            // The leader's answer could not be shared (too large, undecodable): every follower asks for itself, all at once.
+            var outcome = await ForwardAsync(callback, context, state, CacheStatus.Forward("miss", stored: false, fingerprint, detail: detail)).ConfigureAwait(capture);
+            return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
+        }
+
+        // The leader's own caller cancelled, which says nothing about the upstream: the first follower to get here leads the next
+        // flight - unless a leader elected before this follower woke up has already stored the answer.
+        var now = _timeProvider.GetUtcNow();
+        var storedMeanwhile = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
+        if (storedMeanwhile is not null && storedMeanwhile.IsFresh(now) && directives.AcceptsAge(storedMeanwhile.Age(now))
+            && (cached is null || storedMeanwhile.StoredAt != cached.StoredAt))
+        {
+            return await ServeAsync(storedMeanwhile, request, context, now, stale: null).ConfigureAwait(capture);
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether an exception is the leader's own caller cancelling (not the upstream failing).</summary>
+    private static bool IsOwnCancellation(Exception exception, ResilienceContext context) =>
+        exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested;
+
+    /// <summary>What followers get when the leader's call ended with <paramref name="exception"/>.</summary>
+    private static FlightResult ShareException(Exception exception, ResilienceContext context) =>
+        IsOwnCancellation(exception, context) ? FlightResult.Nothing : FlightResult.Fail(SharedFailure.FromException(exception));
+
+    /// <summary>
+    /// What followers get when the leader's call ended with an error response: their own copies of it when anyone waits (its
+    /// body is read, bounded, and the leader's content replaced by an equivalent one), otherwise a release.
+    /// </summary>
+    private async ValueTask<FlightResult> ShareErrorResponseAsync(HttpResponseMessage response, Flight flight, ResilienceContext context, string detail)
+    {
+        if (flight.Waiters == 0)
+        {
+            return FlightResult.Release(detail); // nobody waits: leave the leader's response untouched; a late joiner asks itself
+        }
+
+        try
+        {
+            return await SharedFailure.CaptureAsync(response, _maxResponseBodyBytes, context.ContinueOnCapturedContext, context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext) is { } failure
+                ? FlightResult.Fail(failure)
+                : FlightResult.Release(detail);
+        }
+        catch (Exception ex)
+        {
+            return ShareException(ex, context);
+        }
+    }
+}

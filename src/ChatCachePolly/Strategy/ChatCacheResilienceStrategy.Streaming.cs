@@ -1,0 +1,149 @@
+using ChatCachePolly.Coalescing;
+using ChatCachePolly.Http;
+using ChatCachePolly.Keys;
+using ChatCachePolly.Storage;
+using ChatCachePolly.Streaming;
+using Polly;
+
+namespace ChatCachePolly.Strategy;
+
+/// <summary>The streamed miss: one upstream stream fanned out to the caller and its followers, recorded, stored when complete.</summary>
+internal sealed partial class ChatCacheResilienceStrategy
+{
+    /// <summary>
+    /// A streamed miss: a background pump reads the upstream events and hands them, as they arrive, to this caller and to any
+    /// collapsed followers; the recording becomes an entry only if the stream reaches its terminal success event and a reader
+    /// consumes it. Stored/not-stored events fire when the stream ends, after this execution has returned.
+    /// </summary>
+    private async ValueTask<(Outcome<HttpResponseMessage> Outcome, FlightResult Shared, bool Published)> RecordStreamAsync(
+        Outcome<HttpResponseMessage> outcome, ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, string forward, CacheDirectives directives, long started, Flight flight)
+    {
+        bool capture = context.ContinueOnCapturedContext;
+        var response = outcome.Result!;
+        var endpoint = identity.Endpoint;
+        string fingerprint = identity.Key.Fingerprint;
+        if (!ResponseBodyReader.IsEventStream(response.Content))
+        {
+            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Release("not-event-stream"), false);
+        }
+
+        Stream upstream;
+        try
+        {
+            upstream = await response.Content.ReadAsStreamAsync(context.CancellationToken).ConfigureAwait(capture);
+        }
+        catch (Exception ex)
+        {
+            response.Dispose();
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            return (Outcome.FromException<HttpResponseMessage>(ex), ShareException(ex, context), false);
+        }
+
+        var template = new StreamResponseTemplate(response);
+        var pending = new PendingStream(this, identity, request, response, template, started, context.OperationKey, directives.NoStore);
+        var fanout = new StreamFanout(
+            upstream,
+            new StreamRecorder(identity.Endpoint, _maxResponseBodyBytes, _timeProvider),
+            _maxResponseBodyBytes,
+            PackedHeaders.Measure(template.Headers),
+            pending.OnCompleted,
+            pending.OnFailed,
+            flight.Retire);
+        pending.Fanout = fanout;
+        var reader = fanout.TryAttach(faithful: true)!;
+        ResponseBodyReader.ReplaceContent(response, new StreamContent(reader), dropContentEncoding: false);
+        Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint));
+        flight.Publish(new SharedStream(fanout, template));
+        fanout.Start();
+        return (outcome, default, true);
+    }
+
+    private async Task CommitStreamAsync(PendingStream pending, RecordedStream recorded, bool truncated)
+    {
+        try
+        {
+            await _events.ReportDetachedAsync(pending.OperationKey, async context =>
+            {
+                string fingerprint = pending.Identity.Key.Fingerprint;
+                ChatCacheNotStoredReason? reason = truncated && !_storeTruncated ? ChatCacheNotStoredReason.Truncated
+                    : pending.NoStore ? ChatCacheNotStoredReason.NoStoreRequested
+                    : null;
+
+                if (reason is null && _events.HasShouldStore
+                    && !await _events.ShouldStoreAsync(new ChatCacheShouldStoreArguments(context, pending.Request, pending.Response, recorded.Body)).ConfigureAwait(false))
+                {
+                    reason = ChatCacheNotStoredReason.Vetoed;
+                }
+
+                if (reason is null)
+                {
+                    var now = _timeProvider.GetUtcNow();
+                    var entry = new CacheEntry(
+                        key: pending.Identity.Key,
+                        statusCode: 200,
+                        contentType: pending.Template.ContentType,
+                        headers: pending.Template.Headers,
+                        body: recorded.Body,
+                        storedAt: now,
+                        freshUntil: now + _timeToLive,
+                        originalLatency: _timeProvider.GetElapsedTime(pending.Started),
+                        endpoint: pending.Identity.Endpoint,
+                        model: recorded.Model,
+                        usage: recorded.Usage,
+                        eventEnds: recorded.EventEnds,
+                        eventTimesMs: recorded.EventTimesMs);
+                    reason = await StoreAsync(pending.Identity.Key, entry, CancellationToken.None).ConfigureAwait(false);
+                }
+
+                if (reason is ChatCacheNotStoredReason notStored)
+                {
+                    await _events.NotStoredAsync(context, pending.Request, pending.Identity.Endpoint, notStored, fingerprint).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _events.StoredAsync(context, pending.Request, pending.Identity.Endpoint, recorded.Model, recorded.Body.Count, fingerprint).ConfigureAwait(false);
+                }
+            }).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The entry is in the store (or will not be): later requests read it instead of joining the live stream.
+            pending.Fanout?.CloseJoining();
+        }
+    }
+
+    /// <summary>What a streamed miss needs to become an entry when its stream completes.</summary>
+    private sealed class PendingStream(
+        ChatCacheResilienceStrategy owner,
+        RequestIdentity identity,
+        HttpRequestMessage request,
+        HttpResponseMessage response,
+        StreamResponseTemplate template,
+        long started,
+        string? operationKey,
+        bool noStore)
+    {
+        public RequestIdentity Identity { get; } = identity;
+
+        public HttpRequestMessage Request { get; } = request;
+
+        public HttpResponseMessage Response { get; } = response;
+
+        public StreamResponseTemplate Template { get; } = template;
+
+        public long Started { get; } = started;
+
+        public string? OperationKey { get; } = operationKey;
+
+        public bool NoStore { get; } = noStore;
+
+        public StreamFanout? Fanout { get; set; }
+
+        public void OnCompleted(RecordedStream recorded, bool truncated) => _ = owner.CommitStreamAsync(this, recorded, truncated);
+
+        public void OnFailed(ChatCacheNotStoredReason reason) =>
+            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, Identity.Endpoint, reason, Identity.Key.Fingerprint));
+    }
+}

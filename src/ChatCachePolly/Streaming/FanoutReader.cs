@@ -1,0 +1,156 @@
+using System.Runtime.ExceptionServices;
+
+namespace ChatCachePolly.Streaming;
+
+/// <summary>
+/// One caller's view of a fanned-out stream: walks the shared chunks from the first byte at its own pace; disposing it detaches
+/// only this caller.
+/// </summary>
+internal sealed class FanoutReader : Stream
+{
+    private readonly StreamFanout _owner;
+    private StreamChunk _chunk;
+    private int _offset;
+    private long _position;
+    private int _disposed;
+    private Exception? _failure;
+
+    internal FanoutReader(StreamFanout owner, StreamChunk start, bool faithful)
+    {
+        _owner = owner;
+        _chunk = start;
+        Faithful = faithful;
+    }
+
+    /// <summary>Gets whether this reader sees the upstream's own ending (the caller that started the stream).</summary>
+    internal bool Faithful { get; }
+
+    /// <summary>Gets how many bytes this reader has consumed (read by the pump to find the fastest reader).</summary>
+    internal long Consumed => Interlocked.Read(ref _position);
+
+    /// <summary>Gets or sets why this reader was detached by the pump (it fell behind); set under the fan-out's lock.</summary>
+    internal Exception? Failure
+    {
+        get => Volatile.Read(ref _failure);
+        set => Volatile.Write(ref _failure, value);
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (buffer.IsEmpty)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        return TryReadNow(buffer.Span, out int read) ? new ValueTask<int>(read) : ReadSlowAsync(buffer, cancellationToken);
+    }
+
+    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _owner.WaitForDataAsync(this, _chunk, cancellationToken).ConfigureAwait(false);
+            if (TryReadNow(buffer.Span, out int read))
+            {
+                return read;
+            }
+        }
+    }
+
+    /// <summary>Reads what is there without waiting; <see langword="false"/> when this reader must wait for more.</summary>
+    private bool TryReadNow(Span<byte> buffer, out int read)
+    {
+        while (true)
+        {
+            if (Failure is { } failure)
+            {
+                ExceptionDispatchInfo.Throw(failure);
+            }
+
+            var data = _chunk.Data;
+            if (_offset < data.Length)
+            {
+                read = Math.Min(buffer.Length, data.Length - _offset);
+                data.AsSpan(_offset, read).CopyTo(buffer);
+                _offset += read;
+                long position = _chunk.End - data.Length + _offset;
+                Interlocked.Exchange(ref _position, position);
+                _owner.Advanced();
+                long terminal = _owner.TerminalOffset;
+                if (terminal >= 0 && position >= terminal)
+                {
+                    _owner.TerminalConsumed();
+                }
+
+                return true;
+            }
+
+            if (_chunk.Next is { } next)
+            {
+                _chunk = next;
+                _offset = 0;
+                continue;
+            }
+
+            if (!_owner.HasEnded)
+            {
+                read = 0;
+                return false;
+            }
+
+            // At the end of everything the upstream sent (HasEnded is set after the last chunk was linked).
+            if (_chunk.Next is not null)
+            {
+                continue;
+            }
+
+            if (_owner.EndFor(this) is { } error)
+            {
+                ExceptionDispatchInfo.Throw(error);
+            }
+
+            read = 0;
+            return true;
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _owner.Detach(this);
+        }
+
+        base.Dispose(disposing);
+    }
+}
