@@ -57,7 +57,14 @@ internal sealed class FanoutReader : Stream
             return new ValueTask<int>(0);
         }
 
-        return TryReadNow(buffer.Span, out int read) ? new ValueTask<int>(read) : ReadSlowAsync(buffer, cancellationToken);
+        try
+        {
+            return TryReadNow(buffer.Span, out int read) ? new ValueTask<int>(read) : ReadSlowAsync(buffer, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<int>(ex); // a stream reports its failures through the task, never synchronously
+        }
     }
 
     private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -77,6 +84,9 @@ internal sealed class FanoutReader : Stream
     {
         while (true)
         {
+            // A read still pending when the caller disposed this reader must not consume anything (least of all the terminal
+            // event, which would store a recording nobody received).
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             if (Failure is { } failure)
             {
                 ExceptionDispatchInfo.Throw(failure);

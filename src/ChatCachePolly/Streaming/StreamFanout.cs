@@ -108,6 +108,18 @@ internal sealed class StreamFanout
         }
     }
 
+    /// <summary>Gets whether every reader left before the upstream read ended (the read is then abandoned).</summary>
+    internal bool IsAbandoned
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _abandoned;
+            }
+        }
+    }
+
     /// <summary>Gets the pump's task: it completes when the upstream read has ended and the upstream is disposed.</summary>
     internal Task Completion => _pump;
 
@@ -273,24 +285,7 @@ internal sealed class StreamFanout
                     break; // end of stream: a recording that did not reach its terminal event fails below
                 }
 
-                var chunk = buffer.AsSpan(0, read).ToArray();
-                var before = _recorder.State;
-                var state = _recorder.Append(chunk);
-                if (state == RecordingState.Completed && before != RecordingState.Completed)
-                {
-                    // Taken here, by the recorder's only owner, before any reader can see the terminal event's bytes.
-                    _truncated = _recorder.IsTruncated;
-                    var recording = _recorder.TakeRecording(_spareBytes);
-                    Volatile.Write(ref _recording, recording);
-                    Interlocked.Exchange(ref _terminalOffset, recording.Body.Count);
-                }
-
-                bool failedNow = state == RecordingState.Failed && before != RecordingState.Failed;
-                Append(chunk, failedNow);
-                if (failedNow)
-                {
-                    Decide(success: false, _recorder.FailureReason);
-                }
+                OnChunk(buffer.AsSpan(0, read).ToArray());
             }
         }
         catch (OperationCanceledException) when (_abandon.IsCancellationRequested)
@@ -304,29 +299,7 @@ internal sealed class StreamFanout
         finally
         {
             _pool.Return(buffer);
-            if (_recorder.State == RecordingState.Recording)
-            {
-                _recorder.Fail(error is null ? ChatCacheNotStoredReason.IncompleteBody : ChatCacheNotStoredReason.Exception);
-            }
-
-            var reason = _recorder.FailureReason;
-            bool completed = _recorder.State == RecordingState.Completed;
-            // A stream that did not complete is broken for followers, unless the cache stopped judging it (over the cap) or it
-            // ended with a legitimate terminal event that is merely not stored (a truncated answer).
-            bool broken = !completed && reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception;
-            _recorder.Dispose();
-
-            bool nobodyLeft = End(error, broken, out bool report);
-            if (!completed || nobodyLeft)
-            {
-                Decide(success: false, completed ? ChatCacheNotStoredReason.IncompleteBody : reason);
-            }
-
-            if (report)
-            {
-                _onJoinClosed();
-            }
-
+            OnEnd(error);
             try
             {
                 await _upstream.DisposeAsync().ConfigureAwait(false);
@@ -335,6 +308,57 @@ internal sealed class StreamFanout
             {
                 // Disposing a failed connection may fail too: nothing left to tell anyone.
             }
+        }
+    }
+
+    /// <summary>The pump read a chunk: record it, then hand it to every reader. Pump only (tests drive it step by step).</summary>
+    internal void OnChunk(byte[] chunk)
+    {
+        var before = _recorder.State;
+        var state = _recorder.Append(chunk);
+        if (state == RecordingState.Completed && before != RecordingState.Completed)
+        {
+            // Taken here, by the recorder's only owner, before any reader can see the terminal event's bytes.
+            _truncated = _recorder.IsTruncated;
+            var recording = _recorder.TakeRecording(_spareBytes);
+            Volatile.Write(ref _recording, recording);
+            Interlocked.Exchange(ref _terminalOffset, recording.Body.Count);
+        }
+
+        bool failedNow = state == RecordingState.Failed && before != RecordingState.Failed;
+        Append(chunk, failedNow);
+        if (failedNow)
+        {
+            Decide(success: false, _recorder.FailureReason);
+        }
+    }
+
+    /// <summary>
+    /// The upstream read ended: cleanly (<paramref name="error"/> null; also when every reader left), or with an error. Pump only.
+    /// </summary>
+    internal void OnEnd(Exception? error)
+    {
+        if (_recorder.State == RecordingState.Recording)
+        {
+            _recorder.Fail(error is null ? ChatCacheNotStoredReason.IncompleteBody : ChatCacheNotStoredReason.Exception);
+        }
+
+        var reason = _recorder.FailureReason;
+        bool completed = _recorder.State == RecordingState.Completed;
+        // A stream that did not complete is broken for followers, unless the cache stopped judging it (over the cap) or it ended
+        // with a legitimate terminal event that is merely not stored (a truncated answer).
+        bool broken = !completed && reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception;
+        _recorder.Dispose();
+
+        bool nobodyLeft = End(error, broken, out bool report);
+        if (!completed || nobodyLeft)
+        {
+            Decide(success: false, completed ? ChatCacheNotStoredReason.IncompleteBody : reason);
+        }
+
+        if (report)
+        {
+            _onJoinClosed();
         }
     }
 
