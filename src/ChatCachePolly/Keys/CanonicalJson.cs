@@ -73,6 +73,8 @@ internal static class CanonicalJson
         Tools,
         Tool,
         ToolFunction,
+        Functions,
+        Function,
         Text,
         TextFormat,
         Schema,
@@ -93,8 +95,8 @@ internal static class CanonicalJson
     /// </returns>
     /// <remarks>
     /// Member order is kept (it is meaning) for the whole subtree of <c>response_format.json_schema.schema</c>,
-    /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c> and <c>text.format.schema</c>
-    /// (anchored at the root).
+    /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c>, <c>functions[*].parameters</c> (legacy chat
+    /// functions) and <c>text.format.schema</c> (anchored at the root).
     /// </remarks>
     public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
     {
@@ -483,6 +485,7 @@ internal static class CanonicalJson
                     PathState elementState = state switch
                     {
                         PathState.Tools => PathState.Tool,
+                        PathState.Functions => PathState.Function,
                         PathState.Schema => PathState.Schema,
                         _ => PathState.None,
                     };
@@ -571,12 +574,14 @@ internal static class CanonicalJson
         {
             PathState.Root when name.SequenceEqual("response_format"u8) => PathState.ResponseFormat,
             PathState.Root when name.SequenceEqual("tools"u8) => PathState.Tools,
+            PathState.Root when name.SequenceEqual("functions"u8) => PathState.Functions,
             PathState.Root when name.SequenceEqual("text"u8) => PathState.Text,
             PathState.ResponseFormat when name.SequenceEqual("json_schema"u8) => PathState.JsonSchema,
             PathState.JsonSchema when name.SequenceEqual("schema"u8) => PathState.Schema,
             PathState.Tool when name.SequenceEqual("function"u8) => PathState.ToolFunction,
             PathState.Tool when name.SequenceEqual("parameters"u8) => PathState.Schema,
             PathState.ToolFunction when name.SequenceEqual("parameters"u8) => PathState.Schema,
+            PathState.Function when name.SequenceEqual("parameters"u8) => PathState.Schema,
             PathState.Text when name.SequenceEqual("format"u8) => PathState.TextFormat,
             PathState.TextFormat when name.SequenceEqual("schema"u8) => PathState.Schema,
             PathState.Schema => PathState.Schema,

@@ -97,11 +97,11 @@ internal static class JsonGen
 
     public static readonly Gen<JObj> Object = ObjectOf(ValueOfDepth(3), 0, 6);
 
-    /// <summary>Chat-shaped bodies with JSON Schema subtrees at every order-preserving path.</summary>
+    /// <summary>Chat-shaped bodies with JSON Schema subtrees at every order-preserving path (legacy <c>functions</c> included).</summary>
     public static readonly Gen<JObj> Chat = Gen.Select(
         Gen.OneOfConst("gpt-4o-mini", "gpt-4.1", "o3", "gpt-4o-mini "),
         Gen.Select(Gen.OneOfConst("system", "user", "assistant", "tool"), Str, Gen.Bool).Array[1, 4],
-        Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Int[0, 3]).Array[0, 3],
+        Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Int[0, 4]).Array[0, 3],
         Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Bool),
         Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Bool),
         ObjectOf(ValueOfDepth(2), 0, 3),
@@ -141,9 +141,15 @@ internal static class JsonGen
             root.Add(("stream", new JBool(true)));
         }
 
-        if (tools.Length > 0)
+        // Shape 4 is a legacy chat function (root "functions"); the others are tools.
+        if (tools.Any(t => t.Shape != 4))
         {
-            root.Add(("tools", new JArr([.. tools.Select((t, i) => Tool("fn" + i, t.Schema, t.Shape))])));
+            root.Add(("tools", new JArr([.. tools.Where(t => t.Shape != 4).Select((t, i) => Tool("fn" + i, t.Schema, t.Shape))])));
+        }
+
+        if (tools.Any(t => t.Shape == 4))
+        {
+            root.Add(("functions", new JArr([.. tools.Where(t => t.Shape == 4).Select((t, i) => (J)new JObj([("name", new JStr("legacy" + i)), ("parameters", t.Schema)]))])));
         }
 
         if (responseFormat.Present)
@@ -229,6 +235,7 @@ internal sealed class JsonSpeller(Random? random)
         return Prefix(path, "response_format", "json_schema", "schema")
             || Prefix(path, "tools", null, "function", "parameters")
             || Prefix(path, "tools", null, "parameters")
+            || Prefix(path, "functions", null, "parameters")
             || Prefix(path, "text", "format", "schema");
     }
 

@@ -360,6 +360,51 @@ public sealed class CanonicalJsonTests
         AssertSameKey(A, C);
     }
 
+    /// <summary>Every place a request carries a JSON Schema keeps its member order, at every depth (issue 15: legacy functions).</summary>
+    [Theory]
+    [InlineData("""{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":SCHEMA}}}""")]
+    [InlineData("""{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":SCHEMA}}]}""")]
+    [InlineData("""{"model":"m","tools":[{"type":"function","name":"f","parameters":SCHEMA}]}""")]
+    [InlineData("""{"model":"m","text":{"format":{"type":"json_schema","name":"n","schema":SCHEMA}}}""")]
+    [InlineData("""{"model":"m","functions":[{"name":"f","description":"d","parameters":SCHEMA}]}""")]
+    [InlineData("""{"model":"m","functions":[{"name":"g","parameters":{}},{"name":"f","parameters":SCHEMA}],"function_call":"auto"}""")]
+    public void Schema_member_order_matters_in_every_schema_bearing_place(string template)
+    {
+        const string Schema = """{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]}}}""";
+        string Body(string schema) => template.Replace("SCHEMA", schema, StringComparison.Ordinal);
+
+        // Properties swapped: the model writes "answer" before "reasoning".
+        AssertDifferentKey(Body(Schema), Body("""{"type":"object","properties":{"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]},"reasoning":{"type":"string"}}}"""));
+
+        // The schema's own keywords swapped.
+        AssertDifferentKey(Body(Schema), Body("""{"properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]}},"type":"object"}"""));
+
+        // Deep inside an array of the schema.
+        AssertDifferentKey(Body(Schema), Body("""{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"minLength":1,"type":"string"},{"type":"null"}]}}}"""));
+
+        // Spelling inside the schema still does not matter.
+        AssertSameKey(Body(Schema), Body(Schema.Replace("\"reasoning\"", "\"\\u0072easoning\"", StringComparison.Ordinal).Replace(",", " ,\n ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Legacy_functions_only_keep_schema_order_in_parameters()
+    {
+        // The members of each function around its schema are sorted like everywhere else.
+        AssertSameKey(
+            """{"functions":[{"name":"f","description":"d","parameters":{"a":1,"b":2}}]}""",
+            """{"functions":[{"parameters":{"a":1,"b":2},"description":"d","name":"f"}]}""");
+
+        // Anchored at the root: "functions" below the root is not a function list.
+        AssertSameKey(
+            """{"x":{"functions":[{"parameters":{"a":1,"b":2}}]}}""",
+            """{"x":{"functions":[{"parameters":{"b":2,"a":1}}]}}""");
+
+        // Nor is a "functions" object.
+        AssertSameKey(
+            """{"functions":{"parameters":{"a":1,"b":2}}}""",
+            """{"functions":{"parameters":{"b":2,"a":1}}}""");
+    }
+
     [Fact]
     public void Schema_subtrees_still_normalize_whitespace_escapes_and_numbers()
     {
