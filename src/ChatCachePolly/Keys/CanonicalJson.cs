@@ -19,9 +19,12 @@ namespace ChatCachePolly.Keys;
 /// subtrees (see <see cref="TryWrite"/>) where the original order is kept.</item>
 /// <item><c>'['</c> int32 element count, then the elements in order.</item>
 /// <item><c>'s'</c> int32 byte length, unescaped UTF-8 bytes.</item>
-/// <item><c>'0'</c> for the number zero (any spelling, including <c>-0</c>), otherwise <c>'n'</c>, sign
-/// (<c>'+'</c> or <c>'-'</c>), int32 digit count, the significant ASCII digits with leading and trailing
+/// <item>A number written as an integer (no fraction, no exponent): <c>'0'</c> for zero (<c>0</c>, <c>-0</c>), otherwise
+/// <c>'i'</c>, sign (<c>'+'</c> or <c>'-'</c>), int32 digit count, the significant ASCII digits with leading and trailing
 /// zeros removed, int64 exponent <c>e</c> such that value = sign × digits × 10^e.</item>
+/// <item>A number written with a fraction or an exponent: <c>'.'</c> for zero (any spelling), otherwise <c>'n'</c> and the
+/// same payload. The two classes never share an encoding: <c>100</c> is not <c>100.0</c> or <c>1e2</c>, because a
+/// provider may accept one and reject the other for an integer parameter.</item>
 /// <item><c>'t'</c> true, <c>'f'</c> false, <c>'z'</c> null.</item>
 /// </list>
 /// </remarks>
@@ -36,8 +39,10 @@ internal static class CanonicalJson
     private const byte TagObject = (byte)'{';
     private const byte TagArray = (byte)'[';
     private const byte TagString = (byte)'s';
+    private const byte TagInteger = (byte)'i';
+    private const byte TagIntegerZero = (byte)'0';
     private const byte TagNumber = (byte)'n';
-    private const byte TagZero = (byte)'0';
+    private const byte TagNumberZero = (byte)'.';
     private const byte TagTrue = (byte)'t';
     private const byte TagFalse = (byte)'f';
     private const byte TagNull = (byte)'z';
@@ -667,7 +672,10 @@ internal static class CanonicalJson
             }
         }
 
-        /// <summary>Exact decimal normalization of a JSON number token (never through double).</summary>
+        /// <summary>
+        /// Exact decimal normalization of a JSON number token (never through double), within its class: a token with a
+        /// fraction or an exponent never encodes like an integer token.
+        /// </summary>
         private bool WriteNumber(ReadOnlySpan<byte> token)
         {
             int i = 0;
@@ -686,7 +694,8 @@ internal static class CanonicalJson
 
             ReadOnlySpan<byte> intDigits = token[intStart..i];
             ReadOnlySpan<byte> fracDigits = default;
-            if (i < token.Length && token[i] == (byte)'.')
+            bool hasFraction = i < token.Length && token[i] == (byte)'.';
+            if (hasFraction)
             {
                 int fracStart = ++i;
                 while (i < token.Length && char.IsAsciiDigit((char)token[i]))
@@ -698,7 +707,8 @@ internal static class CanonicalJson
             }
 
             long exponent = 0;
-            if (i < token.Length && (token[i] | 0x20) == (byte)'e')
+            bool hasExponent = i < token.Length && (token[i] | 0x20) == (byte)'e';
+            if (hasExponent)
             {
                 i++;
                 bool negativeExponent = false;
@@ -735,6 +745,9 @@ internal static class CanonicalJson
                 return false;
             }
 
+            // An integer literal (no '.', no exponent) is its own class: what the token has, not what the value is.
+            bool integer = !hasFraction && !hasExponent;
+
             // Digits D = intDigits ++ fracDigits; value = D × 10^(exponent − fracDigits.Length).
             int total = intDigits.Length + fracDigits.Length;
             int first = 0;
@@ -745,7 +758,7 @@ internal static class CanonicalJson
 
             if (first == total)
             {
-                WriteByte(TagZero);
+                WriteByte(integer ? TagIntegerZero : TagNumberZero);
                 return true;
             }
 
@@ -759,7 +772,7 @@ internal static class CanonicalJson
             long scale = exponent - fracDigits.Length + (total - 1 - last);
 
             Span<byte> head = _output.GetSpan(6);
-            head[0] = TagNumber;
+            head[0] = integer ? TagInteger : TagNumber;
             head[1] = negative ? (byte)'-' : (byte)'+';
             BinaryPrimitives.WriteInt32LittleEndian(head[2..], significant);
             _output.Advance(6);

@@ -20,7 +20,7 @@ namespace ChatCachePolly.Keys;
 internal sealed class RequestKeyBuilder
 {
     /// <summary>Bump when the encoding changes so old cache entries stop matching.</summary>
-    public const int KeyFormatVersion = 1;
+    public const int KeyFormatVersion = 2;
 
     /// <summary>The version marker of alias preimages: never a key-format version, so an alias never equals a key.</summary>
     internal const int AliasFormatVersion = -KeyFormatVersion;

@@ -34,27 +34,52 @@ public sealed class CanonicalJsonTests
     [InlineData("""{"b":1,"\u0061":2}""", """{"a":2,"b":1}""")]
     public void String_escapes_do_not_matter(string a, string b) => AssertSameKey(a, b);
 
+    // Within a class: integer literals (no fraction, no exponent), and numbers written with a fraction or an exponent.
     [Theory]
-    [InlineData("1", "1.0")]
-    [InlineData("1", "1e0")]
-    [InlineData("1", "10e-1")]
-    [InlineData("1", "0.1e1")]
-    [InlineData("1", "1.00E+0")]
-    [InlineData("1", "1E0")]
     [InlineData("0", "-0")]
-    [InlineData("0", "0.000")]
-    [InlineData("0", "-0.0e-7")]
-    [InlineData("0", "0e400")]
-    [InlineData("100", "1e2")]
-    [InlineData("100", "1.00e+2")]
+    [InlineData("1.0", "1e0")]
+    [InlineData("1.0", "10e-1")]
+    [InlineData("1.0", "0.1e1")]
+    [InlineData("1.0", "1.00E+0")]
+    [InlineData("1.0", "1E0")]
+    [InlineData("0.0", "0.000")]
+    [InlineData("0.0", "-0.0e-7")]
+    [InlineData("0.0", "0e400")]
+    [InlineData("0.0", "-0e0")]
+    [InlineData("100.0", "1e2")]
+    [InlineData("1e2", "1.00e+2")]
     [InlineData("0.2", "2e-1")]
     [InlineData("0.2", "0.20000")]
     [InlineData("-1.5", "-15e-1")]
-    [InlineData("123456789012345678901234567890", "1.2345678901234567890123456789e29")]
+    [InlineData("123456789012345678901234567890.0", "1.2345678901234567890123456789e29")]
     [InlineData("1e400", "10e399")]
     [InlineData("1e-400", "0.1e-399")]
     public void Number_spelling_does_not_matter(string a, string b) =>
         AssertSameKey($$"""{"n":{{a}}}""", $$"""{"n":{{b}}}""");
+
+    // An integer literal never shares a key with a fraction or exponent of the same value: a provider rejects "max_tokens": 100.0
+    // (an integer parameter) and accepts 100, so a cached success for one must not answer the other (issue 15).
+    [Theory]
+    [InlineData("100", "100.0")]
+    [InlineData("100", "1e2")]
+    [InlineData("100", "1.00e+2")]
+    [InlineData("100", "1000e-1")]
+    [InlineData("1", "1.0")]
+    [InlineData("1", "1E0")]
+    [InlineData("-1", "-1.0")]
+    [InlineData("0", "0.0")]
+    [InlineData("0", "0e0")]
+    [InlineData("-0", "-0.0")]
+    [InlineData("123456789012345678901234567890", "1.2345678901234567890123456789e29")]
+    public void Integer_literals_never_share_a_key_with_fractions_or_exponents(string integer, string other)
+    {
+        AssertDifferentKey($$"""{"model":"m","max_tokens":{{integer}}}""", $$"""{"model":"m","max_tokens":{{other}}}""");
+
+        // Anywhere: nested, in arrays, inside a schema.
+        AssertDifferentKey($$"""{"x":[{"n":{{integer}}}]}""", $$"""{"x":[{"n":{{other}}}]}""");
+        const string Tools = """{"tools":[{"function":{"parameters":{"maxItems":N}}}]}""";
+        AssertDifferentKey(Tools.Replace("N", integer, StringComparison.Ordinal), Tools.Replace("N", other, StringComparison.Ordinal));
+    }
 
     [Theory]
     [InlineData("""{"a":1,"b":2}""", """{"b":2,"a":1}""")]
