@@ -16,7 +16,7 @@ namespace ChatCachePolly.Keys;
 /// <list type="bullet">
 /// <item><c>'{'</c> int32 member count, then per member: int32 name length, unescaped UTF-8 name bytes, value.
 /// Members are sorted by their unescaped UTF-8 name bytes (ordinal), except inside JSON Schema
-/// subtrees (see <see cref="TryWrite"/>) where the original order is kept.</item>
+/// subtrees (see <see cref="TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, ArrayBufferWriter{byte}, out RequestBodyFacts)"/>) where the original order is kept.</item>
 /// <item><c>'['</c> int32 element count, then the elements in order.</item>
 /// <item><c>'s'</c> int32 byte length, unescaped UTF-8 bytes.</item>
 /// <item>A number written as an integer (no fraction, no exponent): <c>'0'</c> for zero (<c>0</c>, <c>-0</c>), otherwise
@@ -85,6 +85,11 @@ internal static class CanonicalJson
         Schema,
     }
 
+    /// <summary>Writes the canonical encoding of a body that goes to a chat completions (or generic JSON) endpoint.</summary>
+    /// <inheritdoc cref="TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, ArrayBufferWriter{byte}, out RequestBodyFacts)"/>
+    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts) =>
+        TryWrite(json, ignoredTopLevel, EndpointKind.ChatCompletions, output, out facts);
+
     /// <summary>
     /// Writes the canonical encoding of <paramref name="json"/> to <paramref name="output"/> (appending).
     /// </summary>
@@ -98,12 +103,17 @@ internal static class CanonicalJson
     /// nesting deeper than <see cref="MaxDepth"/>, a string escape that is a lone surrogate, or a number
     /// exponent beyond ±<see cref="MaxExponent"/>.
     /// </returns>
+    /// <param name="endpoint">
+    /// The endpoint the body goes to. On <see cref="EndpointKind.Responses"/>, root <c>store</c> is always part of the key (it
+    /// decides whether the answer's <c>id</c> can later be a <c>previous_response_id</c>), whatever
+    /// <paramref name="ignoredTopLevel"/> says, and <c>"store": true</c> is written like an absent <c>store</c> (the API default).
+    /// </param>
     /// <remarks>
     /// Member order is kept (it is meaning) for the whole subtree of <c>response_format.json_schema.schema</c>,
     /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c>, <c>functions[*].parameters</c> (legacy chat
     /// functions) and <c>text.format.schema</c> (anchored at the root).
     /// </remarks>
-    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
+    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, EndpointKind endpoint, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
     {
         ArgumentNullException.ThrowIfNull(ignoredTopLevel);
         ArgumentNullException.ThrowIfNull(output);
@@ -132,7 +142,7 @@ internal static class CanonicalJson
 
             order = ArrayPool<int>.Shared.Rent(count);
             var emitter = new Emitter(json, tokens, unescaped, order, output);
-            if (!emitter.EmitRoot(ignoredTopLevel, ref facts))
+            if (!emitter.EmitRoot(ignoredTopLevel, endpoint == EndpointKind.Responses, ref facts))
             {
                 facts = default;
                 return false;
@@ -420,7 +430,7 @@ internal static class CanonicalJson
             _output = output;
         }
 
-        public bool EmitRoot(IgnoredMembers ignored, ref RequestBodyFacts facts)
+        public bool EmitRoot(IgnoredMembers ignored, bool responses, ref RequestBodyFacts facts)
         {
             int n = _tokens[0].Count;
             Span<int> members = _order.AsSpan(0, n);
@@ -445,7 +455,7 @@ internal static class CanonicalJson
 
                 // Ignored members still take part in the duplicate check.
                 members[i] = m;
-                if (ignored.Count == 0 || !ignored.Contains(name))
+                if (!LeftOut(name, valueKind, ignored, responses))
                 {
                     kept++;
                 }
@@ -463,7 +473,7 @@ internal static class CanonicalJson
             foreach (int member in members)
             {
                 ReadOnlySpan<byte> name = Str(member);
-                if (ignored.Count != 0 && ignored.Contains(name))
+                if (LeftOut(name, _tokens[member + 1].Kind, ignored, responses))
                 {
                     continue;
                 }
@@ -476,6 +486,19 @@ internal static class CanonicalJson
             }
 
             return true;
+        }
+
+        /// <summary>Whether a root member stays out of the key.</summary>
+        private static bool LeftOut(ReadOnlySpan<byte> name, Kind valueKind, IgnoredMembers ignored, bool responses)
+        {
+            // On /responses, "store" decides whether the answer's id can be a later previous_response_id: a store:false
+            // answer must never answer a store:true request. It is always in the key, true (the default) written as absent.
+            if (responses && name.SequenceEqual("store"u8))
+            {
+                return valueKind == Kind.True;
+            }
+
+            return ignored.Count != 0 && ignored.Contains(name);
         }
 
         private bool EmitValue(int index, PathState state, int orderBase)

@@ -84,7 +84,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             AliasToken token = default;
             if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
             {
-                if (!keyBuilder.TryBuild(request, body.Span, partition, out key, out facts))
+                if (!keyBuilder.TryBuild(request, body.Span, partition, endpoint, out key, out facts))
                 {
                     return new(RequestVerdict.InvalidBody, default, endpoint, false);
                 }
@@ -103,7 +103,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             }
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
-            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder, key) : null;
+            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key) : null;
             return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
         }
         finally
