@@ -452,6 +452,10 @@ internal static class CanonicalJson
                 {
                     facts.HasConversation = valueKind != Kind.Null;
                 }
+                else if (name.SequenceEqual("prompt"u8))
+                {
+                    facts.HasUnversionedPrompt = valueKind == Kind.Object && !HasVersion(m + 1);
+                }
 
                 // Ignored members still take part in the duplicate check.
                 members[i] = m;
@@ -486,6 +490,25 @@ internal static class CanonicalJson
             }
 
             return true;
+        }
+
+        /// <summary>Whether the object at <paramref name="index"/> has a <c>version</c> member that is a non-empty string.</summary>
+        private bool HasVersion(int index)
+        {
+            int n = _tokens[index].Count;
+            int m = index + 1;
+            for (int i = 0; i < n; i++)
+            {
+                if (Str(m).SequenceEqual("version"u8))
+                {
+                    ref Token value = ref _tokens[m + 1];
+                    return value.Kind == Kind.String && value.Length > 0;
+                }
+
+                m = _tokens[m + 1].Next;
+            }
+
+            return false;
         }
 
         /// <summary>Whether a root member stays out of the key.</summary>

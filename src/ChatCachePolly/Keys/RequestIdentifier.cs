@@ -23,7 +23,10 @@ internal enum RequestVerdict
     /// <summary>A streamed request to an endpoint that has no streamed form.</summary>
     UnsupportedStream,
 
-    /// <summary>Its result depends on server state (<c>conversation</c>, <c>"background": true</c> on /responses).</summary>
+    /// <summary>
+    /// Its result depends on server state (on /responses: <c>conversation</c>, <c>"background": true</c>, a <c>prompt</c>
+    /// without a <c>version</c>).
+    /// </summary>
     Stateful,
 }
 
@@ -96,8 +99,9 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
                 return new(RequestVerdict.UnsupportedStream, default, endpoint, true);
             }
 
-            // A conversation or a background run depends on state the server keeps and changes: never replay it.
-            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background))
+            // A conversation, a background run or the current version of a stored prompt depends on state the server keeps and
+            // changes: never replay it. (A prompt with an explicit version is fixed, and the version is in the key.)
+            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background || facts.HasUnversionedPrompt))
             {
                 return new(RequestVerdict.Stateful, default, endpoint, facts.Stream);
             }
