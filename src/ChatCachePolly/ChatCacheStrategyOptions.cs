@@ -161,6 +161,11 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
 
     /// <summary>Gets or sets the top-level request body fields that are left out of the cache key.</summary>
     /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultIgnoredBodyFields"/>. Setting a list replaces the defaults.</value>
+    /// <remarks>
+    /// On the Responses API (<c>/responses</c>) <c>store</c> is part of the key even when listed here: it decides whether the
+    /// answer's <c>id</c> can be used as a later <c>previous_response_id</c>. <c>"store": true</c> and no <c>store</c> (the API
+    /// default) share a key.
+    /// </remarks>
     [IgnorableBodyFields]
     public IList<string>? IgnoredBodyFields { get; set; }
 

@@ -16,12 +16,15 @@ namespace ChatCachePolly.Keys;
 /// <list type="bullet">
 /// <item><c>'{'</c> int32 member count, then per member: int32 name length, unescaped UTF-8 name bytes, value.
 /// Members are sorted by their unescaped UTF-8 name bytes (ordinal), except inside JSON Schema
-/// subtrees (see <see cref="TryWrite"/>) where the original order is kept.</item>
+/// subtrees (see <see cref="TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, ArrayBufferWriter{byte}, out RequestBodyFacts)"/>) where the original order is kept.</item>
 /// <item><c>'['</c> int32 element count, then the elements in order.</item>
 /// <item><c>'s'</c> int32 byte length, unescaped UTF-8 bytes.</item>
-/// <item><c>'0'</c> for the number zero (any spelling, including <c>-0</c>), otherwise <c>'n'</c>, sign
-/// (<c>'+'</c> or <c>'-'</c>), int32 digit count, the significant ASCII digits with leading and trailing
+/// <item>A number written as an integer (no fraction, no exponent): <c>'0'</c> for zero (<c>0</c>, <c>-0</c>), otherwise
+/// <c>'i'</c>, sign (<c>'+'</c> or <c>'-'</c>), int32 digit count, the significant ASCII digits with leading and trailing
 /// zeros removed, int64 exponent <c>e</c> such that value = sign × digits × 10^e.</item>
+/// <item>A number written with a fraction or an exponent: <c>'.'</c> for zero (any spelling), otherwise <c>'n'</c> and the
+/// same payload. The two classes never share an encoding: <c>100</c> is not <c>100.0</c> or <c>1e2</c>, because a
+/// provider may accept one and reject the other for an integer parameter.</item>
 /// <item><c>'t'</c> true, <c>'f'</c> false, <c>'z'</c> null.</item>
 /// </list>
 /// </remarks>
@@ -36,8 +39,10 @@ internal static class CanonicalJson
     private const byte TagObject = (byte)'{';
     private const byte TagArray = (byte)'[';
     private const byte TagString = (byte)'s';
+    private const byte TagInteger = (byte)'i';
+    private const byte TagIntegerZero = (byte)'0';
     private const byte TagNumber = (byte)'n';
-    private const byte TagZero = (byte)'0';
+    private const byte TagNumberZero = (byte)'.';
     private const byte TagTrue = (byte)'t';
     private const byte TagFalse = (byte)'f';
     private const byte TagNull = (byte)'z';
@@ -73,10 +78,17 @@ internal static class CanonicalJson
         Tools,
         Tool,
         ToolFunction,
+        Functions,
+        Function,
         Text,
         TextFormat,
         Schema,
     }
+
+    /// <summary>Writes the canonical encoding of a body that goes to a chat completions (or generic JSON) endpoint.</summary>
+    /// <inheritdoc cref="TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, ArrayBufferWriter{byte}, out RequestBodyFacts)"/>
+    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts) =>
+        TryWrite(json, ignoredTopLevel, EndpointKind.ChatCompletions, output, out facts);
 
     /// <summary>
     /// Writes the canonical encoding of <paramref name="json"/> to <paramref name="output"/> (appending).
@@ -91,12 +103,17 @@ internal static class CanonicalJson
     /// nesting deeper than <see cref="MaxDepth"/>, a string escape that is a lone surrogate, or a number
     /// exponent beyond ±<see cref="MaxExponent"/>.
     /// </returns>
+    /// <param name="endpoint">
+    /// The endpoint the body goes to. On <see cref="EndpointKind.Responses"/>, root <c>store</c> is always part of the key (it
+    /// decides whether the answer's <c>id</c> can later be a <c>previous_response_id</c>), whatever
+    /// <paramref name="ignoredTopLevel"/> says, and <c>"store": true</c> is written like an absent <c>store</c> (the API default).
+    /// </param>
     /// <remarks>
     /// Member order is kept (it is meaning) for the whole subtree of <c>response_format.json_schema.schema</c>,
-    /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c> and <c>text.format.schema</c>
-    /// (anchored at the root).
+    /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c>, <c>functions[*].parameters</c> (legacy chat
+    /// functions) and <c>text.format.schema</c> (anchored at the root).
     /// </remarks>
-    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
+    public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, EndpointKind endpoint, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
     {
         ArgumentNullException.ThrowIfNull(ignoredTopLevel);
         ArgumentNullException.ThrowIfNull(output);
@@ -125,7 +142,7 @@ internal static class CanonicalJson
 
             order = ArrayPool<int>.Shared.Rent(count);
             var emitter = new Emitter(json, tokens, unescaped, order, output);
-            if (!emitter.EmitRoot(ignoredTopLevel, ref facts))
+            if (!emitter.EmitRoot(ignoredTopLevel, endpoint == EndpointKind.Responses, ref facts))
             {
                 facts = default;
                 return false;
@@ -413,7 +430,7 @@ internal static class CanonicalJson
             _output = output;
         }
 
-        public bool EmitRoot(IgnoredMembers ignored, ref RequestBodyFacts facts)
+        public bool EmitRoot(IgnoredMembers ignored, bool responses, ref RequestBodyFacts facts)
         {
             int n = _tokens[0].Count;
             Span<int> members = _order.AsSpan(0, n);
@@ -435,10 +452,14 @@ internal static class CanonicalJson
                 {
                     facts.HasConversation = valueKind != Kind.Null;
                 }
+                else if (name.SequenceEqual("prompt"u8))
+                {
+                    facts.HasUnversionedPrompt = valueKind == Kind.Object && !HasVersion(m + 1);
+                }
 
                 // Ignored members still take part in the duplicate check.
                 members[i] = m;
-                if (ignored.Count == 0 || !ignored.Contains(name))
+                if (!LeftOut(name, valueKind, ignored, responses))
                 {
                     kept++;
                 }
@@ -456,7 +477,7 @@ internal static class CanonicalJson
             foreach (int member in members)
             {
                 ReadOnlySpan<byte> name = Str(member);
-                if (ignored.Count != 0 && ignored.Contains(name))
+                if (LeftOut(name, _tokens[member + 1].Kind, ignored, responses))
                 {
                     continue;
                 }
@@ -471,6 +492,38 @@ internal static class CanonicalJson
             return true;
         }
 
+        /// <summary>Whether the object at <paramref name="index"/> has a <c>version</c> member that is a non-empty string.</summary>
+        private bool HasVersion(int index)
+        {
+            int n = _tokens[index].Count;
+            int m = index + 1;
+            for (int i = 0; i < n; i++)
+            {
+                if (Str(m).SequenceEqual("version"u8))
+                {
+                    ref Token value = ref _tokens[m + 1];
+                    return value.Kind == Kind.String && value.Length > 0;
+                }
+
+                m = _tokens[m + 1].Next;
+            }
+
+            return false;
+        }
+
+        /// <summary>Whether a root member stays out of the key.</summary>
+        private static bool LeftOut(ReadOnlySpan<byte> name, Kind valueKind, IgnoredMembers ignored, bool responses)
+        {
+            // On /responses, "store" decides whether the answer's id can be a later previous_response_id: a store:false
+            // answer must never answer a store:true request. It is always in the key, true (the default) written as absent.
+            if (responses && name.SequenceEqual("store"u8))
+            {
+                return valueKind == Kind.True;
+            }
+
+            return ignored.Count != 0 && ignored.Contains(name);
+        }
+
         private bool EmitValue(int index, PathState state, int orderBase)
         {
             ref Token t = ref _tokens[index];
@@ -483,6 +536,7 @@ internal static class CanonicalJson
                     PathState elementState = state switch
                     {
                         PathState.Tools => PathState.Tool,
+                        PathState.Functions => PathState.Function,
                         PathState.Schema => PathState.Schema,
                         _ => PathState.None,
                     };
@@ -571,12 +625,14 @@ internal static class CanonicalJson
         {
             PathState.Root when name.SequenceEqual("response_format"u8) => PathState.ResponseFormat,
             PathState.Root when name.SequenceEqual("tools"u8) => PathState.Tools,
+            PathState.Root when name.SequenceEqual("functions"u8) => PathState.Functions,
             PathState.Root when name.SequenceEqual("text"u8) => PathState.Text,
             PathState.ResponseFormat when name.SequenceEqual("json_schema"u8) => PathState.JsonSchema,
             PathState.JsonSchema when name.SequenceEqual("schema"u8) => PathState.Schema,
             PathState.Tool when name.SequenceEqual("function"u8) => PathState.ToolFunction,
             PathState.Tool when name.SequenceEqual("parameters"u8) => PathState.Schema,
             PathState.ToolFunction when name.SequenceEqual("parameters"u8) => PathState.Schema,
+            PathState.Function when name.SequenceEqual("parameters"u8) => PathState.Schema,
             PathState.Text when name.SequenceEqual("format"u8) => PathState.TextFormat,
             PathState.TextFormat when name.SequenceEqual("schema"u8) => PathState.Schema,
             PathState.Schema => PathState.Schema,
@@ -662,7 +718,10 @@ internal static class CanonicalJson
             }
         }
 
-        /// <summary>Exact decimal normalization of a JSON number token (never through double).</summary>
+        /// <summary>
+        /// Exact decimal normalization of a JSON number token (never through double), within its class: a token with a
+        /// fraction or an exponent never encodes like an integer token.
+        /// </summary>
         private bool WriteNumber(ReadOnlySpan<byte> token)
         {
             int i = 0;
@@ -681,7 +740,8 @@ internal static class CanonicalJson
 
             ReadOnlySpan<byte> intDigits = token[intStart..i];
             ReadOnlySpan<byte> fracDigits = default;
-            if (i < token.Length && token[i] == (byte)'.')
+            bool hasFraction = i < token.Length && token[i] == (byte)'.';
+            if (hasFraction)
             {
                 int fracStart = ++i;
                 while (i < token.Length && char.IsAsciiDigit((char)token[i]))
@@ -693,7 +753,8 @@ internal static class CanonicalJson
             }
 
             long exponent = 0;
-            if (i < token.Length && (token[i] | 0x20) == (byte)'e')
+            bool hasExponent = i < token.Length && (token[i] | 0x20) == (byte)'e';
+            if (hasExponent)
             {
                 i++;
                 bool negativeExponent = false;
@@ -730,6 +791,9 @@ internal static class CanonicalJson
                 return false;
             }
 
+            // An integer literal (no '.', no exponent) is its own class: what the token has, not what the value is.
+            bool integer = !hasFraction && !hasExponent;
+
             // Digits D = intDigits ++ fracDigits; value = D × 10^(exponent − fracDigits.Length).
             int total = intDigits.Length + fracDigits.Length;
             int first = 0;
@@ -740,7 +804,7 @@ internal static class CanonicalJson
 
             if (first == total)
             {
-                WriteByte(TagZero);
+                WriteByte(integer ? TagIntegerZero : TagNumberZero);
                 return true;
             }
 
@@ -754,7 +818,7 @@ internal static class CanonicalJson
             long scale = exponent - fracDigits.Length + (total - 1 - last);
 
             Span<byte> head = _output.GetSpan(6);
-            head[0] = TagNumber;
+            head[0] = integer ? TagInteger : TagNumber;
             head[1] = negative ? (byte)'-' : (byte)'+';
             BinaryPrimitives.WriteInt32LittleEndian(head[2..], significant);
             _output.Advance(6);

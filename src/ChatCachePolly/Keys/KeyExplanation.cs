@@ -23,7 +23,7 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         $"key={Key} method={Method} endpoint={Endpoint} query={Query} tenant={Tenant} partition={Partition} body={Body} ignored=[{IgnoredFields}]";
 
     /// <summary>Explains a key computed by <see cref="RequestKeyBuilder"/> (diagnostics only: hashes each part separately).</summary>
-    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, RequestKeyBuilder keyBuilder, ChatCacheKey key)
+    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpointKind, RequestKeyBuilder keyBuilder, ChatCacheKey key)
     {
         var uri = request.RequestUri!;
         string endpoint = $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{uri.AbsolutePath}";
@@ -40,7 +40,7 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         }
 
         var canonical = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
-        string bodyPart = CanonicalJson.TryWrite(body, ignored, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
+        string bodyPart = CanonicalJson.TryWrite(body, ignored, endpointKind, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
         canonical.Clear();
 
         return new KeyExplanation(
@@ -51,7 +51,7 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
             tenant.Length == 0 ? "none" : Fingerprint(Encoding.UTF8.GetBytes(tenant.ToString())),
             Fingerprint(Encoding.UTF8.GetBytes(partition)),
             bodyPart,
-            string.Join(',', IgnoredPresent(body, ignored)));
+            string.Join(',', IgnoredPresent(body, ignored, endpointKind)));
     }
 
     private static string Fingerprint(ReadOnlySpan<byte> bytes)
@@ -61,7 +61,7 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         return Convert.ToHexStringLower(hash[..6]);
     }
 
-    private static List<string> IgnoredPresent(ReadOnlySpan<byte> body, IgnoredMembers ignored)
+    private static List<string> IgnoredPresent(ReadOnlySpan<byte> body, IgnoredMembers ignored, EndpointKind endpoint)
     {
         var present = new List<string>();
         try
@@ -75,7 +75,9 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 string name = reader.GetString()!;
-                if (ignored.Contains(Encoding.UTF8.GetBytes(name)))
+
+                // On /responses "store" is always in the key (see CanonicalJson.TryWrite).
+                if (ignored.Contains(Encoding.UTF8.GetBytes(name)) && !(endpoint == EndpointKind.Responses && name == "store"))
                 {
                     present.Add(name);
                 }

@@ -11,4 +11,10 @@ internal struct RequestBodyFacts
 
     /// <summary>Root <c>"conversation"</c> present and not <c>null</c> (Responses API server-side state).</summary>
     public bool HasConversation;
+
+    /// <summary>
+    /// Root <c>"prompt"</c> is an object without a <c>version</c> (a non-empty string): on the Responses API it names the
+    /// prompt's current version, server-side state that changes whenever the prompt is edited.
+    /// </summary>
+    public bool HasUnversionedPrompt;
 }

@@ -23,7 +23,10 @@ internal enum RequestVerdict
     /// <summary>A streamed request to an endpoint that has no streamed form.</summary>
     UnsupportedStream,
 
-    /// <summary>Its result depends on server state (<c>conversation</c>, <c>"background": true</c> on /responses).</summary>
+    /// <summary>
+    /// Its result depends on server state (on /responses: <c>conversation</c>, <c>"background": true</c>, a <c>prompt</c>
+    /// without a <c>version</c>).
+    /// </summary>
     Stateful,
 }
 
@@ -84,7 +87,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             AliasToken token = default;
             if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
             {
-                if (!keyBuilder.TryBuild(request, body.Span, partition, out key, out facts))
+                if (!keyBuilder.TryBuild(request, body.Span, partition, endpoint, out key, out facts))
                 {
                     return new(RequestVerdict.InvalidBody, default, endpoint, false);
                 }
@@ -96,14 +99,15 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
                 return new(RequestVerdict.UnsupportedStream, default, endpoint, true);
             }
 
-            // A conversation or a background run depends on state the server keeps and changes: never replay it.
-            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background))
+            // A conversation, a background run or the current version of a stored prompt depends on state the server keeps and
+            // changes: never replay it. (A prompt with an explicit version is fixed, and the version is in the key.)
+            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background || facts.HasUnversionedPrompt))
             {
                 return new(RequestVerdict.Stateful, default, endpoint, facts.Stream);
             }
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
-            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, keyBuilder, key) : null;
+            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key) : null;
             return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
         }
         finally

@@ -20,7 +20,7 @@ namespace ChatCachePolly.Keys;
 internal sealed class RequestKeyBuilder
 {
     /// <summary>Bump when the encoding changes so old cache entries stop matching.</summary>
-    public const int KeyFormatVersion = 1;
+    public const int KeyFormatVersion = 2;
 
     /// <summary>The version marker of alias preimages: never a key-format version, so an alias never equals a key.</summary>
     internal const int AliasFormatVersion = -KeyFormatVersion;
@@ -68,16 +68,22 @@ internal sealed class RequestKeyBuilder
     /// <summary>Extra request headers whose values are part of the key (lower-case), after the built-in tenant headers.</summary>
     public string[] AdditionalHeaders { get; }
 
+    /// <summary>Computes the key of a request to a chat completions (or generic JSON) endpoint.</summary>
+    /// <inheritdoc cref="TryBuild(HttpRequestMessage, ReadOnlySpan{byte}, string, EndpointKind, out ChatCacheKey, out RequestBodyFacts)"/>
+    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts) =>
+        TryBuild(request, body, partition, EndpointKind.ChatCompletions, out key, out facts);
+
     /// <summary>
     /// Computes the key. Returns <see langword="false"/> (never throws) when the request is not cacheable:
-    /// no absolute URI, or a body <see cref="CanonicalJson.TryWrite"/> rejects.
+    /// no absolute URI, or a body <see cref="CanonicalJson.TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, ArrayBufferWriter{byte}, out RequestBodyFacts)"/> rejects.
     /// </summary>
     /// <param name="request">The request (its headers and URI are read; the body is passed separately).</param>
     /// <param name="body">The request body bytes.</param>
     /// <param name="partition">An extra caller-chosen namespace (e.g. the named client); part of the key.</param>
+    /// <param name="endpoint">The endpoint the request goes to (the classifier's finding): some members are keyed per endpoint.</param>
     /// <param name="key">The key.</param>
     /// <param name="facts">Facts read from the body's root object.</param>
-    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts)
+    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpoint, out ChatCacheKey key, out RequestBodyFacts facts)
     {
         key = default;
         facts = default;
@@ -94,7 +100,7 @@ internal sealed class RequestKeyBuilder
             WriteFrame(buffer, KeyFormatVersion, request, uri, partition);
 
             // The body is last, so it needs no length prefix.
-            if (!CanonicalJson.TryWrite(body, Ignored, buffer, out facts))
+            if (!CanonicalJson.TryWrite(body, Ignored, endpoint, buffer, out facts))
             {
                 facts = default;
                 return false;

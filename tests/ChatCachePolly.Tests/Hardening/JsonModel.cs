@@ -17,15 +17,22 @@ internal sealed record JNull : J
 
 internal sealed record JBool(bool Value) : J;
 
-/// <summary>A number: sign × Digits × 10^Exponent, Digits without leading or trailing zeros ("" is zero).</summary>
+/// <summary>
+/// A number: sign × Digits × 10^Exponent, Digits without leading or trailing zeros ("" is zero). <see cref="Integer"/>: written
+/// as an integer literal (no fraction, no exponent), a class of its own: <c>100</c> is not <c>100.0</c> or <c>1e2</c>.
+/// </summary>
 internal sealed record JNum(bool Negative, string Digits, long Exponent) : J
 {
-    public static JNum Create(bool negative, string digits, long exponent)
+    public bool Integer { get; init; }
+
+    /// <param name="integer">Written as an integer; ignored when the value is not an integer.</param>
+    public static JNum Create(bool negative, string digits, long exponent, bool integer = false)
     {
         digits = digits.TrimStart('0');
         int trailing = digits.Length - digits.TrimEnd('0').Length;
         digits = digits[..^trailing];
-        return new JNum(negative, digits, digits.Length == 0 ? 0 : exponent + trailing);
+        exponent = digits.Length == 0 ? 0 : exponent + trailing;
+        return new JNum(negative, digits, exponent) { Integer = integer && exponent >= 0 };
     }
 }
 
@@ -85,7 +92,10 @@ internal static class JsonGen
     public static readonly Gen<JNum> Num = Gen.Frequency(
         (3, Gen.Select(Gen.Bool, Gen.Char['0', '9'].Array[1, 6], Gen.Int[-8, 8], (n, d, e) => JNum.Create(n, new string(d), e))),
         (1, Gen.Select(Gen.Bool, Gen.Char['0', '9'].Array[20, 60], Gen.Int[-400, 400], (n, d, e) => JNum.Create(n, new string(d), e))),
-        (1, Gen.Select(Gen.Bool, Gen.Int[-3, 3], (n, e) => JNum.Create(n, string.Empty, e))));
+        (1, Gen.Select(Gen.Bool, Gen.Int[-3, 3], (n, e) => JNum.Create(n, string.Empty, e))),
+        (3, Gen.Select(Gen.Bool, Gen.Char['0', '9'].Array[1, 6], Gen.Int[0, 4], (n, d, e) => JNum.Create(n, new string(d), e, integer: true))),
+        (1, Gen.Select(Gen.Bool, Gen.Char['0', '9'].Array[20, 40], Gen.Int[0, 40], (n, d, e) => JNum.Create(n, new string(d), e, integer: true))),
+        (1, Gen.Bool.Select(n => JNum.Create(n, string.Empty, 0, integer: true))));
 
     public static readonly Gen<J> Leaf = Gen.Frequency(
         (1, Gen.Const<J>(JNull.Instance)),
@@ -97,11 +107,11 @@ internal static class JsonGen
 
     public static readonly Gen<JObj> Object = ObjectOf(ValueOfDepth(3), 0, 6);
 
-    /// <summary>Chat-shaped bodies with JSON Schema subtrees at every order-preserving path.</summary>
+    /// <summary>Chat-shaped bodies with JSON Schema subtrees at every order-preserving path (legacy <c>functions</c> included).</summary>
     public static readonly Gen<JObj> Chat = Gen.Select(
         Gen.OneOfConst("gpt-4o-mini", "gpt-4.1", "o3", "gpt-4o-mini "),
         Gen.Select(Gen.OneOfConst("system", "user", "assistant", "tool"), Str, Gen.Bool).Array[1, 4],
-        Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Int[0, 3]).Array[0, 3],
+        Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Int[0, 4]).Array[0, 3],
         Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Bool),
         Gen.Select(ObjectOf(ValueOfDepth(3), 1, 5), Gen.Bool),
         ObjectOf(ValueOfDepth(2), 0, 3),
@@ -141,9 +151,15 @@ internal static class JsonGen
             root.Add(("stream", new JBool(true)));
         }
 
-        if (tools.Length > 0)
+        // Shape 4 is a legacy chat function (root "functions"); the others are tools.
+        if (tools.Any(t => t.Shape != 4))
         {
-            root.Add(("tools", new JArr([.. tools.Select((t, i) => Tool("fn" + i, t.Schema, t.Shape))])));
+            root.Add(("tools", new JArr([.. tools.Where(t => t.Shape != 4).Select((t, i) => Tool("fn" + i, t.Schema, t.Shape))])));
+        }
+
+        if (tools.Any(t => t.Shape == 4))
+        {
+            root.Add(("functions", new JArr([.. tools.Where(t => t.Shape == 4).Select((t, i) => (J)new JObj([("name", new JStr("legacy" + i)), ("parameters", t.Schema)]))])));
         }
 
         if (responseFormat.Present)
@@ -229,6 +245,7 @@ internal sealed class JsonSpeller(Random? random)
         return Prefix(path, "response_format", "json_schema", "schema")
             || Prefix(path, "tools", null, "function", "parameters")
             || Prefix(path, "tools", null, "parameters")
+            || Prefix(path, "functions", null, "parameters")
             || Prefix(path, "text", "format", "schema");
     }
 
@@ -359,20 +376,29 @@ internal sealed class JsonSpeller(Random? random)
 
     private void Number(JNum n)
     {
+        if (n.Integer)
+        {
+            // An integer literal has one spelling per value, but for the sign of zero.
+            if (n.Digits.Length == 0)
+            {
+                _sb.Append(random is not null && n.Negative && random.Next(2) == 0 ? "-0" : "0");
+                return;
+            }
+
+            _sb.Append(n.Negative ? "-" : string.Empty).Append(n.Digits).Append('0', (int)n.Exponent);
+            return;
+        }
+
         if (random is null)
         {
             if (n.Digits.Length == 0)
             {
-                _sb.Append('0');
+                _sb.Append("0.0");
                 return;
             }
 
-            _sb.Append(n.Negative ? "-" : string.Empty).Append(n.Digits);
-            if (n.Exponent != 0)
-            {
-                _sb.Append('e').Append(n.Exponent.ToString(CultureInfo.InvariantCulture));
-            }
-
+            _sb.Append(n.Negative ? "-" : string.Empty).Append(n.Digits)
+                .Append('e').Append(n.Exponent.ToString(CultureInfo.InvariantCulture));
             return;
         }
 
@@ -403,7 +429,9 @@ internal sealed class JsonSpeller(Random? random)
         // intPart.frac × 10^L == digits × 10^(L - frac.Length) (leading fraction zeros included), and the value is
         // digits × 10^baseExponent, so L = baseExponent + frac.Length (computed above).
         long needed = exponent;
-        if (needed != 0 || random.Next(3) == 0)
+
+        // Without a fraction, the exponent keeps the number out of the integer class.
+        if (needed != 0 || frac.Length == 0 || random.Next(3) == 0)
         {
             _sb.Append(random.Next(2) == 0 ? 'e' : 'E');
             if (needed >= 0 && random.Next(2) == 0)
@@ -442,7 +470,7 @@ internal static class Reference
                 sb.Append(b.Value ? 't' : 'f');
                 break;
             case JNum n:
-                sb.Append(n.Digits.Length == 0 ? "0" : $"n{(n.Negative ? '-' : '+')}{n.Digits}e{n.Exponent};");
+                sb.Append(n.Digits.Length == 0 ? (n.Integer ? "0" : ".") : $"{(n.Integer ? 'i' : 'n')}{(n.Negative ? '-' : '+')}{n.Digits}e{n.Exponent};");
                 break;
             case JStr s:
                 sb.Append('s').Append(s.Value.Length).Append(':').Append(s.Value);

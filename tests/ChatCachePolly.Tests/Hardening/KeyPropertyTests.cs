@@ -70,7 +70,8 @@ public sealed class KeyPropertyTests
 
     /// <summary>
     /// (b) Any single semantic change hashes different: value change, array order swap, member order swap inside a schema
-    /// value, model change, tool added, member removed or renamed, an ignored name added below the root. The expectation comes
+    /// value, model change, tool added, member removed or renamed, an ignored name added below the root, a number's value
+    /// nudged, a number written as an integer instead of with a fraction or exponent (or the reverse). The expectation comes
     /// from the independent reference canonical form (<see cref="Reference"/>): keys are equal exactly when it is.
     /// </summary>
     [Fact]
@@ -255,7 +256,7 @@ public sealed class KeyPropertyTests
 /// <summary>Single semantic changes to a document (each may, rarely, be a no-op: the reference form decides).</summary>
 internal static class Mutations
 {
-    public const int Kinds = 9;
+    public const int Kinds = 10;
 
     public static string Name(int kind) => kind switch
     {
@@ -267,7 +268,8 @@ internal static class Mutations
         5 => "ignored name added below the root",
         6 => "member removed",
         7 => "member renamed",
-        _ => "number value nudged",
+        8 => "number value nudged",
+        _ => "number written as an integer or not (same value)",
     };
 
     public static JObj Apply(JObj doc, int kind, Random random, out int applied)
@@ -292,6 +294,8 @@ internal static class Mutations
                 ? Replace(doc, rename.Path, 0, n => Rename((JObj)n, random)) : null,
             8 => Pick(places, random, p => p.Node is JNum) is { } number
                 ? Replace(doc, number.Path, 0, n => Nudge((JNum)n, random)) : null,
+            9 => Pick(places, random, p => p.Node is JNum { Exponent: >= 0 }) is { } integral
+                ? Replace(doc, integral.Path, 0, n => (JNum)n with { Integer = !((JNum)n).Integer }) : null,
             _ => null,
         };
 
@@ -378,10 +382,10 @@ internal static class Mutations
 
     private static JNum Nudge(JNum n, Random random) => random.Next(4) switch
     {
-        0 => JNum.Create(n.Negative, n.Digits + "1", n.Exponent - 1),
-        1 => JNum.Create(!n.Negative, n.Digits.Length == 0 ? "1" : n.Digits, n.Exponent),
-        2 => JNum.Create(n.Negative, n.Digits.Length == 0 ? "3" : n.Digits, n.Exponent + 1),
-        _ => JNum.Create(n.Negative, n.Digits.Length == 0 ? "1" : "1" + n.Digits, n.Exponent),
+        0 => JNum.Create(n.Negative, n.Digits + "1", n.Exponent - 1, n.Integer),
+        1 => JNum.Create(!n.Negative, n.Digits.Length == 0 ? "1" : n.Digits, n.Exponent, n.Integer),
+        2 => JNum.Create(n.Negative, n.Digits.Length == 0 ? "3" : n.Digits, n.Exponent + 1, n.Integer),
+        _ => JNum.Create(n.Negative, n.Digits.Length == 0 ? "1" : "1" + n.Digits, n.Exponent, n.Integer),
     };
 
     private static JArr Swap(JArr a, Random random)

@@ -34,27 +34,52 @@ public sealed class CanonicalJsonTests
     [InlineData("""{"b":1,"\u0061":2}""", """{"a":2,"b":1}""")]
     public void String_escapes_do_not_matter(string a, string b) => AssertSameKey(a, b);
 
+    // Within a class: integer literals (no fraction, no exponent), and numbers written with a fraction or an exponent.
     [Theory]
-    [InlineData("1", "1.0")]
-    [InlineData("1", "1e0")]
-    [InlineData("1", "10e-1")]
-    [InlineData("1", "0.1e1")]
-    [InlineData("1", "1.00E+0")]
-    [InlineData("1", "1E0")]
     [InlineData("0", "-0")]
-    [InlineData("0", "0.000")]
-    [InlineData("0", "-0.0e-7")]
-    [InlineData("0", "0e400")]
-    [InlineData("100", "1e2")]
-    [InlineData("100", "1.00e+2")]
+    [InlineData("1.0", "1e0")]
+    [InlineData("1.0", "10e-1")]
+    [InlineData("1.0", "0.1e1")]
+    [InlineData("1.0", "1.00E+0")]
+    [InlineData("1.0", "1E0")]
+    [InlineData("0.0", "0.000")]
+    [InlineData("0.0", "-0.0e-7")]
+    [InlineData("0.0", "0e400")]
+    [InlineData("0.0", "-0e0")]
+    [InlineData("100.0", "1e2")]
+    [InlineData("1e2", "1.00e+2")]
     [InlineData("0.2", "2e-1")]
     [InlineData("0.2", "0.20000")]
     [InlineData("-1.5", "-15e-1")]
-    [InlineData("123456789012345678901234567890", "1.2345678901234567890123456789e29")]
+    [InlineData("123456789012345678901234567890.0", "1.2345678901234567890123456789e29")]
     [InlineData("1e400", "10e399")]
     [InlineData("1e-400", "0.1e-399")]
     public void Number_spelling_does_not_matter(string a, string b) =>
         AssertSameKey($$"""{"n":{{a}}}""", $$"""{"n":{{b}}}""");
+
+    // An integer literal never shares a key with a fraction or exponent of the same value: a provider rejects "max_tokens": 100.0
+    // (an integer parameter) and accepts 100, so a cached success for one must not answer the other (issue 15).
+    [Theory]
+    [InlineData("100", "100.0")]
+    [InlineData("100", "1e2")]
+    [InlineData("100", "1.00e+2")]
+    [InlineData("100", "1000e-1")]
+    [InlineData("1", "1.0")]
+    [InlineData("1", "1E0")]
+    [InlineData("-1", "-1.0")]
+    [InlineData("0", "0.0")]
+    [InlineData("0", "0e0")]
+    [InlineData("-0", "-0.0")]
+    [InlineData("123456789012345678901234567890", "1.2345678901234567890123456789e29")]
+    public void Integer_literals_never_share_a_key_with_fractions_or_exponents(string integer, string other)
+    {
+        AssertDifferentKey($$"""{"model":"m","max_tokens":{{integer}}}""", $$"""{"model":"m","max_tokens":{{other}}}""");
+
+        // Anywhere: nested, in arrays, inside a schema.
+        AssertDifferentKey($$"""{"x":[{"n":{{integer}}}]}""", $$"""{"x":[{"n":{{other}}}]}""");
+        const string Tools = """{"tools":[{"function":{"parameters":{"maxItems":N}}}]}""";
+        AssertDifferentKey(Tools.Replace("N", integer, StringComparison.Ordinal), Tools.Replace("N", other, StringComparison.Ordinal));
+    }
 
     [Theory]
     [InlineData("""{"a":1,"b":2}""", """{"b":2,"a":1}""")]
@@ -358,6 +383,51 @@ public sealed class CanonicalJsonTests
         const string C = """{"text":{"format":{"strict":true,"schema":{"type":"object","properties":{"x":{},"y":{}}},"name":"n","type":"json_schema"}},"model":"m"}""";
         AssertDifferentKey(A, B);
         AssertSameKey(A, C);
+    }
+
+    /// <summary>Every place a request carries a JSON Schema keeps its member order, at every depth (issue 15: legacy functions).</summary>
+    [Theory]
+    [InlineData("""{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":SCHEMA}}}""")]
+    [InlineData("""{"model":"m","tools":[{"type":"function","function":{"name":"f","parameters":SCHEMA}}]}""")]
+    [InlineData("""{"model":"m","tools":[{"type":"function","name":"f","parameters":SCHEMA}]}""")]
+    [InlineData("""{"model":"m","text":{"format":{"type":"json_schema","name":"n","schema":SCHEMA}}}""")]
+    [InlineData("""{"model":"m","functions":[{"name":"f","description":"d","parameters":SCHEMA}]}""")]
+    [InlineData("""{"model":"m","functions":[{"name":"g","parameters":{}},{"name":"f","parameters":SCHEMA}],"function_call":"auto"}""")]
+    public void Schema_member_order_matters_in_every_schema_bearing_place(string template)
+    {
+        const string Schema = """{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]}}}""";
+        string Body(string schema) => template.Replace("SCHEMA", schema, StringComparison.Ordinal);
+
+        // Properties swapped: the model writes "answer" before "reasoning".
+        AssertDifferentKey(Body(Schema), Body("""{"type":"object","properties":{"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]},"reasoning":{"type":"string"}}}"""));
+
+        // The schema's own keywords swapped.
+        AssertDifferentKey(Body(Schema), Body("""{"properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"type":"string","minLength":1},{"type":"null"}]}},"type":"object"}"""));
+
+        // Deep inside an array of the schema.
+        AssertDifferentKey(Body(Schema), Body("""{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"anyOf":[{"minLength":1,"type":"string"},{"type":"null"}]}}}"""));
+
+        // Spelling inside the schema still does not matter.
+        AssertSameKey(Body(Schema), Body(Schema.Replace("\"reasoning\"", "\"\\u0072easoning\"", StringComparison.Ordinal).Replace(",", " ,\n ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Legacy_functions_only_keep_schema_order_in_parameters()
+    {
+        // The members of each function around its schema are sorted like everywhere else.
+        AssertSameKey(
+            """{"functions":[{"name":"f","description":"d","parameters":{"a":1,"b":2}}]}""",
+            """{"functions":[{"parameters":{"a":1,"b":2},"description":"d","name":"f"}]}""");
+
+        // Anchored at the root: "functions" below the root is not a function list.
+        AssertSameKey(
+            """{"x":{"functions":[{"parameters":{"a":1,"b":2}}]}}""",
+            """{"x":{"functions":[{"parameters":{"b":2,"a":1}}]}}""");
+
+        // Nor is a "functions" object.
+        AssertSameKey(
+            """{"functions":{"parameters":{"a":1,"b":2}}}""",
+            """{"functions":{"parameters":{"b":2,"a":1}}}""");
     }
 
     [Fact]
