@@ -159,7 +159,7 @@ internal static class StreamRace
         private string Line()
         {
             long C(string name) => _counts.TryGetValue(name, out long value) ? value : 0;
-            return $"complete={C("complete")} threw={C("threw")} early-break={C("early-break")} leader-clean-partial={C("leader-clean-partial")} "
+            return $"complete={C("complete")} threw={C("threw")} (clean-upstream={C("threw:clean-upstream")}) early-break={C("early-break")} leader-clean-partial={C("leader-clean-partial")} "
                 + $"(drop={C("leader-clean-partial:DropConnection")} error-event={C("leader-clean-partial:ErrorEvent")} end-without-terminal={C("leader-clean-partial:EndWithoutTerminal")}) "
                 + $"truncated-served={C("truncated")} (collapsed={C("truncated:collapsed")} hit={C("truncated:hit")} miss={C("truncated:miss")} clean-upstream={C("truncated:clean-upstream")} ending-in-error-event={C("truncated:error-event")}) "
                 + $"partial-entry-served={C("partial-entry")} wrong-answer={C("wrong-answer")} bad-status={C("bad-status")} hung={C("hung")} unexpected-exception={C("unexpected-exception")} "
@@ -168,11 +168,14 @@ internal static class StreamRace
 
         private void Count(string name) => _counts.AddOrUpdate(name, 1, static (_, n) => n + 1);
 
-        private void Fail(string kind, string message)
+        private void Fail(string kind, string message, string? sampleGroup = null)
         {
             Interlocked.Increment(ref _failures);
             Count(kind);
-            if (_failureSamples.Count < 20)
+
+            // At most 3 samples of each kind of failure (and upstream, role), 20 in all, so that a rare kind still shows.
+            string group = "sample:" + kind + ":" + sampleGroup;
+            if (_counts.AddOrUpdate(group, 1, static (_, n) => n + 1) <= 3 && _failureSamples.Count < 20)
             {
                 _failureSamples.Enqueue(message);
             }
@@ -306,6 +309,10 @@ internal static class StreamRace
             catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
             {
                 Count("threw"); // a broken stream that says so: never a silently truncated answer
+                if (upstream == Upstream.Clean)
+                {
+                    Count("threw:clean-upstream"); // allowed, but worth knowing: nothing upstream broke
+                }
             }
             catch (Exception ex)
             {
@@ -341,11 +348,11 @@ internal static class StreamRace
             string detail = $"{who} ({role}): a clean end without the terminal event after {text.Length} chars{(errorEvent ? ", last event an error event" : string.Empty)}; tail '{Tail(text)}'";
             if (check && role == "hit")
             {
-                Fail("partial-entry", "partial entry stored: " + detail);
+                Fail("partial-entry", "partial entry stored: " + detail, $"{upstream}:{responses}");
                 return;
             }
 
-            Fail("truncated", "truncated answer served: " + detail);
+            Fail("truncated", "truncated answer served: " + detail, $"{upstream}:{role}:{responses}");
             Count("truncated:" + role);
             if (upstream == Upstream.Clean)
             {
