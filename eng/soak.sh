@@ -2,9 +2,16 @@
 # Soak: mixed requests through the full pipeline (cache → retry → timeout) against the in-process Kestrel loopback, every answer
 # verified against its own question; progress lines every few seconds and one VERDICT line per run.
 #
-#   eng/soak.sh            1,000,000 requests with the memory store, then 1,000,000 with Redis
-#   eng/soak.sh --short    20,000 requests with the memory store, then 20,000 with Redis (CI-sized, about a minute)
-#   eng/soak.sh --memory-only | --redis-only   (combinable with --short); extra arguments after -- go to the tool
+#   eng/soak.sh            1,000,000 requests with the memory store, then 1,000,000 with Redis; after each, the stream race
+#                          with 2,000 bursts
+#   eng/soak.sh --short    20,000 requests with the memory store, then 20,000 with Redis, each followed by the stream race with
+#                          200 bursts (CI-sized, about a minute and a half)
+#   eng/soak.sh --memory-only | --redis-only   (combinable with --short); extra arguments after -- go to the tool (both modes)
+#   eng/soak.sh --no-stream-race | --stream-race-only   skip the stream race / run only the stream race
+#
+# The stream race (the tool's --mode stream-race; see the header of tools/ChatCachePolly.Soak/Program.cs) sends bursts of
+# identical streamed requests that collapse onto one upstream stream, read by early-breaking, slow, idle and full readers,
+# over clean and cut upstream streams, and fails on any truncated answer served or partial entry stored.
 #
 # The Redis run starts its own throw-away redis-server on a free loopback port (no persistence) and stops it afterwards.
 # Exit code: non-zero when any run fails (a wrong or failed answer, or memory growth after warm-up over the threshold), or when
@@ -13,16 +20,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 requests=1000000
+bursts=2000
 max_seconds=1800
+race_max_seconds=900
 runs="memory redis"
+modes="mixed stream-race"
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --short) requests=20000; max_seconds=300 ;;
+    --short) requests=20000; bursts=200; max_seconds=300; race_max_seconds=120 ;;
     --memory-only) runs="memory" ;;
     --redis-only) runs="redis" ;;
+    --no-stream-race) modes="mixed" ;;
+    --stream-race-only) modes="stream-race" ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "usage: eng/soak.sh [--short] [--memory-only|--redis-only] [-- tool arguments]" >&2; exit 3 ;;
+    *) echo "usage: eng/soak.sh [--short] [--memory-only|--redis-only] [--no-stream-race|--stream-race-only] [-- tool arguments]" >&2; exit 3 ;;
   esac
   shift
 done
@@ -55,10 +67,17 @@ for store in $runs; do
     args+=(--redis "127.0.0.1:$port")
   fi
 
-  echo "=== soak: $store, $requests requests ==="
-  dotnet "$tool" "${args[@]}" "${extra[@]}"
-  rc=$?
-  [ $rc -ne 0 ] && status=$rc
+  for mode in $modes; do
+    if [ "$mode" = "mixed" ]; then
+      echo "=== soak: $store, $requests requests ==="
+      dotnet "$tool" "${args[@]}" "${extra[@]}"
+    else
+      echo "=== soak: $store, stream race, $bursts bursts ==="
+      dotnet "$tool" --mode stream-race --bursts "$bursts" "${args[@]}" --max-seconds "$race_max_seconds" "${extra[@]}"
+    fi
+    rc=$?
+    [ $rc -ne 0 ] && status=$rc
+  done
 
   if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null; redis_pid=""; fi
 done

@@ -74,6 +74,7 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
     /// <param name="builder">The pipeline builder.</param>
     /// <param name="context">The resilience handler context.</param>
     /// <returns>The same builder.</returns>
+    /// <exception cref="OptionsValidationException">The options are invalid (validated here even when they were not registered through <c>AddChatCacheOptions</c>).</exception>
     public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -88,6 +89,7 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
     /// <param name="context">The resilience handler context.</param>
     /// <param name="optionsName">The name of the options (and the default partition).</param>
     /// <returns>The same builder.</returns>
+    /// <exception cref="OptionsValidationException">The options are invalid (validated here even when they were not registered through <c>AddChatCacheOptions</c>).</exception>
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = TrimJustification)]
     [DynamicDependency(DynamicallyAccessedMemberTypes.All, typeof(ChatCacheStrategyOptions))]
     public static ResiliencePipelineBuilder<HttpResponseMessage> AddChatCache(this ResiliencePipelineBuilder<HttpResponseMessage> builder, ResilienceHandlerContext context, string optionsName)
@@ -99,6 +101,10 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         var services = context.ServiceProvider;
         var options = services.GetRequiredService<IOptionsMonitor<ChatCacheStrategyOptions>>().Get(optionsName);
         context.EnableReloads<ChatCacheStrategyOptions>(optionsName);
+
+        // Before the store: options bound without AddChatCacheOptions have had no validation yet, and the store is shared by
+        // every pipeline of the partition (a reload to invalid options must not resize it).
+        ChatCacheOptionsValidation.ThrowIfInvalid(optionsName, options, services);
 
         var partition = options.Partition ?? optionsName;
         var timeProvider = builder.TimeProvider ?? services.GetService<TimeProvider>() ?? TimeProvider.System;
@@ -127,6 +133,8 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         return builder.AddStrategy(
             context =>
             {
+                // Polly validated the options when the strategy was added; they may have been changed since.
+                ChatCacheOptionsValidation.ThrowIfInvalid(options);
                 var store = CreateStandaloneStore(options, distributedCache, timeProvider);
                 var metrics = ChatCacheMetrics.For(null);
                 metrics.Track(store, client);

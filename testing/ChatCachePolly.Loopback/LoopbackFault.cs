@@ -22,11 +22,18 @@ public enum LoopbackFaultKind
 
     /// <summary>Wait before processing the request, then respond normally.</summary>
     Delay,
+
+    /// <summary>
+    /// Write some SSE events, then end the response normally with neither an error event nor the stream's terminal event
+    /// (<c>[DONE]</c>, <c>response.completed</c>): a stream cut short that looks clean on the wire.
+    /// </summary>
+    EndStreamMidStream,
 }
 
 /// <summary>
 /// A one-shot fault for <see cref="LoopbackOpenAIServer.EnqueueFault"/>. Faults are consumed one per request in FIFO order;
-/// a fault with a <see cref="PathFilter"/> only applies to (and is only consumed by) a request whose path ends with it.
+/// a fault with a <see cref="PathFilter"/> only applies to (and is only consumed by) a request whose path ends with it, and one
+/// with a <see cref="BodyFilter"/> only to a request whose body contains it.
 /// </summary>
 public sealed class LoopbackFault
 {
@@ -34,6 +41,13 @@ public sealed class LoopbackFault
     {
         Kind = kind;
     }
+
+    /// <summary>
+    /// The response header (<c>x-loopback-fault: {Kind}</c>) on a streamed response that the fault cuts short
+    /// (<see cref="LoopbackFaultKind.DropConnectionMidStream"/>, <see cref="LoopbackFaultKind.ErrorEventMidStream"/>,
+    /// <see cref="LoopbackFaultKind.EndStreamMidStream"/>), so a client can tell which response carries the cut stream.
+    /// </summary>
+    public const string ResponseHeader = "x-loopback-fault";
 
     /// <summary>What the fault does.</summary>
     public LoopbackFaultKind Kind { get; private init; }
@@ -55,6 +69,9 @@ public sealed class LoopbackFault
 
     /// <summary>When set, the fault only applies to a request whose path ends with this value (ordinal, case-insensitive).</summary>
     public string? PathFilter { get; private init; }
+
+    /// <summary>When set, the fault only applies to a request whose body contains this value (ordinal).</summary>
+    public string? BodyFilter { get; private init; }
 
     /// <summary>Respond with <paramref name="status"/> and <paramref name="body"/> (default: the OpenAI error JSON for that status).</summary>
     public static LoopbackFault Status(int status, string? body = null)
@@ -101,6 +118,17 @@ public sealed class LoopbackFault
         return new LoopbackFault(LoopbackFaultKind.ErrorEventMidStream) { AfterEvents = afterEvents };
     }
 
+    /// <summary>
+    /// Streaming: after <paramref name="afterEvents"/> events end the response normally, without an error event and without the
+    /// terminal event (chat/completions: <c>[DONE]</c>; Responses: <c>response.completed</c>). Non-streaming: a <c>200</c>
+    /// whose <c>Content-Length</c> body is the first half of the JSON.
+    /// </summary>
+    public static LoopbackFault EndStreamMidStream(int afterEvents)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(afterEvents);
+        return new LoopbackFault(LoopbackFaultKind.EndStreamMidStream) { AfterEvents = afterEvents };
+    }
+
     /// <summary>Wait <paramref name="delay"/> before handling the request, then respond normally.</summary>
     public static LoopbackFault Delay(TimeSpan delay)
     {
@@ -112,20 +140,40 @@ public sealed class LoopbackFault
     public LoopbackFault ForPath(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return new LoopbackFault(Kind)
-        {
-            StatusCode = StatusCode,
-            Body = Body,
-            RetryAfter = RetryAfter,
-            AfterEvents = AfterEvents,
-            Duration = Duration,
-            PathFilter = path,
-        };
+        return Copy(path, BodyFilter);
     }
 
-    internal bool Matches(string path) =>
-        PathFilter is null || path.EndsWith(PathFilter, StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// Returns a copy of this fault that only applies to requests whose body contains <paramref name="text"/>, for example a
+    /// question asked only once: so that concurrent requests to the same path each get their own fault.
+    /// </summary>
+    public LoopbackFault ForBodyContaining(string text)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(text);
+        return Copy(PathFilter, text);
+    }
+
+    internal bool Matches(string path, string body) =>
+        (PathFilter is null || path.EndsWith(PathFilter, StringComparison.OrdinalIgnoreCase))
+        && (BodyFilter is null || body.Contains(BodyFilter, StringComparison.Ordinal));
 
     /// <inheritdoc />
-    public override string ToString() => PathFilter is null ? Kind.ToString() : $"{Kind} ({PathFilter})";
+    public override string ToString() => (PathFilter, BodyFilter) switch
+    {
+        (null, null) => Kind.ToString(),
+        (_, null) => $"{Kind} ({PathFilter})",
+        (null, _) => $"{Kind} (body containing '{BodyFilter}')",
+        _ => $"{Kind} ({PathFilter}, body containing '{BodyFilter}')",
+    };
+
+    private LoopbackFault Copy(string? pathFilter, string? bodyFilter) => new(Kind)
+    {
+        StatusCode = StatusCode,
+        Body = Body,
+        RetryAfter = RetryAfter,
+        AfterEvents = AfterEvents,
+        Duration = Duration,
+        PathFilter = pathFilter,
+        BodyFilter = bodyFilter,
+    };
 }

@@ -160,11 +160,11 @@ public sealed class LoopbackOpenAIServer : IAsyncDisposable
         }
     }
 
-    private LoopbackFault? TakeFault(string path)
+    private LoopbackFault? TakeFault(string path, string body)
     {
         lock (_gate)
         {
-            var index = _faults.FindIndex(f => f.Matches(path));
+            var index = _faults.FindIndex(f => f.Matches(path, body));
             if (index < 0)
             {
                 return null;
@@ -205,7 +205,7 @@ public sealed class LoopbackOpenAIServer : IAsyncDisposable
                 _requests.Add(new RecordedRequest(request.Method, path + request.QueryString.Value, headers, body));
             }
 
-            var fault = TakeFault(path);
+            var fault = TakeFault(path, body);
             var exchange = new LoopbackExchange(context, _options, fault, started, cancellationToken);
             switch (fault?.Kind)
             {

@@ -198,6 +198,57 @@ public sealed class FaultAndLatencyTests
     }
 
     [Fact]
+    public async Task End_stream_mid_stream_ends_cleanly_without_terminal_or_error_event()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var http = CreateHttp(server);
+        server.EnqueueFault(LoopbackFault.EndStreamMidStream(afterEvents: 3));
+        server.EnqueueFault(LoopbackFault.EndStreamMidStream(afterEvents: 2));
+
+        using var chat = await http.PostAsync("v1/chat/completions", JsonBody(StreamBody), Ct);
+        var chatFrames = await ReadSseAsync(await chat.Content.ReadAsStreamAsync(Ct));
+        using var responses = await http.PostAsync("v1/responses", JsonBody("""{"model":"gpt-4.1-mini","input":"Hi","stream":true}"""), Ct);
+        var responsesFrames = await ReadSseAsync(await responses.Content.ReadAsStreamAsync(Ct));
+
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+        Assert.Equal(3, chatFrames.Count);
+        Assert.DoesNotContain(chatFrames, f => f.Data == "[DONE]" || f.Data.Contains("\"error\"", StringComparison.Ordinal));
+        Assert.Equal("EndStreamMidStream", Assert.Single(chat.Headers.GetValues(LoopbackFault.ResponseHeader)));
+        Assert.Equal(["response.created", "response.in_progress"], responsesFrames.Select(f => f.Event));
+    }
+
+    [Fact]
+    public async Task End_stream_mid_stream_on_a_non_streaming_request_is_a_clean_half_body()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var http = CreateHttp(server);
+        server.EnqueueFault(LoopbackFault.EndStreamMidStream(afterEvents: 0));
+
+        using var response = await http.PostAsync("v1/chat/completions", JsonBody(ChatBody), Ct);
+        string body = await response.Content.ReadAsStringAsync(Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.ThrowsAny<JsonException>(() => JsonDocument.Parse(body));
+    }
+
+    [Fact]
+    public async Task Body_filtered_fault_waits_for_a_request_with_that_body()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var http = CreateHttp(server);
+        server.EnqueueFault(LoopbackFault.ServerError().ForBodyContaining("question 12 "));
+
+        using var other = await http.PostAsync("v1/chat/completions", JsonBody("""{"model":"m","messages":[{"role":"user","content":"question 1 please"}]}"""), Ct);
+        Assert.Equal(1, server.PendingFaultCount);
+        using var matching = await http.PostAsync("v1/chat/completions", JsonBody("""{"model":"m","messages":[{"role":"user","content":"question 12 please"}]}"""), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+        Assert.Equal(HttpStatusCode.InternalServerError, matching.StatusCode);
+        Assert.Equal(0, server.PendingFaultCount);
+        Assert.False(other.Headers.Contains(LoopbackFault.ResponseHeader));
+    }
+
+    [Fact]
     public async Task Delay_fault_holds_the_response_until_time_advances()
     {
         var time = new FakeTimeProvider();

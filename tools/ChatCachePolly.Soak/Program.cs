@@ -5,8 +5,24 @@
 //       [--redis 127.0.0.1:6379] [--max-seconds 900] [--distinct 200] [--unique-percent 10] [--stream-percent 25]
 //       [--fault-every 500] [--sample-seconds 5] [--max-growth-mb 64]
 //
-// Exit code: 0 = PASS; 1 = a request failed or got someone else's answer; 2 = managed memory grew more than --max-growth-mb
-// after warm-up; 3 = bad arguments.
+// --mode stream-race [--bursts 2000] [--burst-size 8] [--burst-concurrency 4] (with --store, --redis, --max-seconds,
+// --sample-seconds, --max-growth-mb): bursts of identical streamed requests (chat completions and Responses in turn, each
+// burst a question of its own) that collapse onto one upstream stream. Each request of a burst is read in one of four ways:
+// to the end, slowly (a few milliseconds between small reads), after idling 20-120 ms (longer than the whole stream), or
+// only up to the first event before the response is disposed. The followers join at various points of the leader's stream.
+// Bursts take turns between a clean upstream stream and one cut by a fault for that question only: a dropped connection, an
+// error event, or a clean end without the terminal event. Verdict:
+//   - no truncated answer served: every response read to its end ends with its terminal event (`data: [DONE]`,
+//     `response.completed`) and its own answer, or its read threw. A clean end without the terminal event is allowed only for
+//     the leader of a cut stream (the response that carries the loopback's x-loopback-fault header and is neither a hit nor
+//     collapsed), counted as leader-clean-partial; anywhere else it is counted as truncated-served (by Cache-Status role:
+//     collapsed, hit, miss; also whether the upstream was clean and whether the stream's last event was an error event);
+//   - no partial entry stored: after each burst a fresh identical request that is a hit must be the whole answer;
+//   - no reader still waiting after 30 s (hung), managed memory flat after warm-up (--max-growth-mb), bounded by --bursts
+//     and --max-seconds.
+//
+// Exit code: 0 = PASS; 1 = a request failed or got someone else's answer (stream-race: any failure above); 2 = managed memory
+// grew more than --max-growth-mb after warm-up; 3 = bad arguments.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -22,6 +38,11 @@ var settings = Settings.Parse(args);
 if (settings is null)
 {
     return 3;
+}
+
+if (settings.Mode == "stream-race")
+{
+    return await StreamRace.RunAsync(settings);
 }
 
 Console.WriteLine($"soak: {settings.Requests:N0} requests, concurrency {settings.Concurrency}, store {settings.Store}, {settings.Distinct} distinct questions, {settings.UniquePercent}% unique, {settings.StreamPercent}% streamed, a fault every {settings.FaultEvery} requests, max {settings.MaxSeconds} s");
@@ -255,6 +276,15 @@ static double Ratio(long part, long whole) => whole == 0 ? 0 : (double)part / wh
 
 internal sealed record Settings(long Requests, int Concurrency, string Store, string Redis, int MaxSeconds, int Distinct, int UniquePercent, int StreamPercent, int FaultEvery, int SampleSeconds, long MaxGrowthMb)
 {
+    /// <summary><c>mixed</c> (the default) or <c>stream-race</c>.</summary>
+    public string Mode { get; init; } = "mixed";
+
+    public long Bursts { get; init; } = 2_000;
+
+    public int BurstSize { get; init; } = 8;
+
+    public int BurstConcurrency { get; init; } = 4;
+
     public static Settings? Parse(string[] args)
     {
         var s = new Settings(1_000_000, 64, "memory", "127.0.0.1:6379", 900, 200, 10, 25, 500, 5, 64);
@@ -275,6 +305,10 @@ internal sealed record Settings(long Requests, int Concurrency, string Store, st
                 case "--fault-every" when number >= 0: s = s with { FaultEvery = (int)number }; break;
                 case "--sample-seconds" when number > 0: s = s with { SampleSeconds = (int)number }; break;
                 case "--max-growth-mb" when number > 0: s = s with { MaxGrowthMb = number }; break;
+                case "--mode" when value is "mixed" or "stream-race": s = s with { Mode = value }; break;
+                case "--bursts" when number > 0: s = s with { Bursts = number }; break;
+                case "--burst-size" when number is > 0 and <= 256: s = s with { BurstSize = (int)number }; break;
+                case "--burst-concurrency" when number is > 0 and <= 64: s = s with { BurstConcurrency = (int)number }; break;
                 default:
                     Console.Error.WriteLine($"unknown or invalid argument: {args[i]} {value}");
                     return null;

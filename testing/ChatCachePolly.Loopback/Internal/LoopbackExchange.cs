@@ -77,6 +77,14 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
         response.ContentType = "application/json";
         ApplyOpenAIHeaders(exhaustedTokens: false);
 
+        if (Is(LoopbackFaultKind.EndStreamMidStream))
+        {
+            // Half a body that says it is whole: the client sees a clean, truncated response.
+            response.ContentLength = body.Length / 2;
+            await response.Body.WriteAsync(body.AsMemory(0, body.Length / 2), CancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (Is(LoopbackFaultKind.DropConnectionMidStream))
         {
             // Chunked headers + half a body, then a reset: the client sees a truncated response.
@@ -105,6 +113,12 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         ApplyOpenAIHeaders(exhaustedTokens: false);
+        if (Fault is { Kind: LoopbackFaultKind.DropConnectionMidStream or LoopbackFaultKind.ErrorEventMidStream or LoopbackFaultKind.EndStreamMidStream } cut)
+        {
+            // Tells a client which response carries the cut stream (a cache's followers get copies of these headers).
+            response.Headers[LoopbackFault.ResponseHeader] = cut.Kind.ToString();
+        }
+
         Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await response.StartAsync(CancellationToken).ConfigureAwait(false);
         await response.Body.FlushAsync(CancellationToken).ConfigureAwait(false);
@@ -121,6 +135,11 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
             if (Fault is { Kind: LoopbackFaultKind.ErrorEventMidStream } error && i == Math.Min(error.AfterEvents, events.Count))
             {
                 await WriteEventAsync(errorEvent(i)).ConfigureAwait(false);
+                return;
+            }
+
+            if (Fault is { Kind: LoopbackFaultKind.EndStreamMidStream } end && i == Math.Min(end.AfterEvents, events.Count))
+            {
                 return;
             }
 

@@ -142,7 +142,8 @@ public sealed class DistributedStoreWiringTests
     {
         await using var provider = Instance(ChatCacheStoreKind.MemoryAndDistributed, _ => { }, addOptions: false);
 
-        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient("openai"));
+        // Options bound without AddChatCacheOptions are still validated before the store is built: the same options error.
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient("openai"));
         Assert.Contains("no IDistributedCache is registered", error.Message, StringComparison.Ordinal);
     }
 
