@@ -48,38 +48,7 @@ if (settings.Mode == "stream-race")
 Console.WriteLine($"soak: {settings.Requests:N0} requests, concurrency {settings.Concurrency}, store {settings.Store}, {settings.Distinct} distinct questions, {settings.UniquePercent}% unique, {settings.StreamPercent}% streamed, a fault every {settings.FaultEvery} requests, max {settings.MaxSeconds} s");
 
 await using var server = await LoopbackOpenAIServer.StartAsync();
-var services = new ServiceCollection();
-if (settings.Store == "redis")
-{
-    services.AddStackExchangeRedisCache(o =>
-    {
-        o.Configuration = settings.Redis + ",abortConnect=false,connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000";
-        o.InstanceName = "soak:";
-    });
-}
-
-services.AddHttpClient("soak", c =>
-    {
-        c.BaseAddress = server.OpenAIEndpoint;
-        c.Timeout = Timeout.InfiniteTimeSpan;
-        c.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "Bearer sk-soak-secret");
-    })
-    .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { MaxConnectionsPerServer = settings.Concurrency * 2, PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
-    .AddResilienceHandler("soak", (pipeline, context) =>
-    {
-        pipeline.AddChatCache(context);
-        pipeline.AddRetry(new HttpRetryStrategyOptions { MaxRetryAttempts = 4, Delay = TimeSpan.FromMilliseconds(5), BackoffType = DelayBackoffType.Constant, ShouldRetryAfterHeader = false });
-        pipeline.AddTimeout(TimeSpan.FromSeconds(10));
-    });
-services.AddChatCacheOptions("soak").Configure(o =>
-{
-    o.Store = settings.Store == "redis" ? ChatCacheStoreKind.Distributed : ChatCacheStoreKind.Memory;
-    o.DistributedStoreTimeout = TimeSpan.FromSeconds(1);
-    o.MaxEntries = 5_000;
-    o.MaxBytes = 64L * 1024 * 1024;
-});
-
-await using var provider = services.BuildServiceProvider();
+await using var provider = SoakClient.Build(settings, server, "soak", maxConnections: settings.Concurrency * 2, retries: 4, apiKey: "sk-soak-secret");
 var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("soak");
 
 // Questions: a pool of distinct ones (asked again and again: hits) and unique ones (misses).

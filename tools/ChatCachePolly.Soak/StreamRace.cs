@@ -56,39 +56,8 @@ internal static class StreamRace
             TimeToFirstToken = TimeSpan.FromMilliseconds(5),
             PerTokenDelay = TimeSpan.FromMilliseconds(1),
         });
-        var services = new ServiceCollection();
-        if (settings.Store == "redis")
-        {
-            services.AddStackExchangeRedisCache(o =>
-            {
-                o.Configuration = settings.Redis + ",abortConnect=false,connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000";
-                o.InstanceName = "soak-race:";
-            });
-        }
-
-        services.AddHttpClient("race", c =>
-            {
-                c.BaseAddress = server.OpenAIEndpoint;
-                c.Timeout = Timeout.InfiniteTimeSpan;
-                c.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "Bearer sk-soak-race-secret");
-            })
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
-            .AddResilienceHandler("race", (pipeline, context) =>
-            {
-                pipeline.AddChatCache(context);
-                pipeline.AddRetry(new HttpRetryStrategyOptions { MaxRetryAttempts = 2, Delay = TimeSpan.FromMilliseconds(5), BackoffType = DelayBackoffType.Constant, ShouldRetryAfterHeader = false });
-                pipeline.AddTimeout(TimeSpan.FromSeconds(10));
-            });
-        services.AddChatCacheOptions("race").Configure(o =>
-        {
-            o.Store = settings.Store == "redis" ? ChatCacheStoreKind.Distributed : ChatCacheStoreKind.Memory;
-            o.DistributedStoreTimeout = TimeSpan.FromSeconds(1);
-            o.MaxEntries = 5_000;
-            o.MaxBytes = 64L * 1024 * 1024;
-        });
-
-        await using var provider = services.BuildServiceProvider();
-        var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("race");
+        await using var provider = SoakClient.Build(settings, server, "soak-race", maxConnections: 256, retries: 2, apiKey: "sk-soak-race-secret");
+        var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("soak-race");
         var race = new Race(client, server, settings);
         return await race.RunAsync();
     }
