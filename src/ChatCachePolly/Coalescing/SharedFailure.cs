@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.ExceptionServices;
 using ChatCachePolly.Http;
 using Polly;
 
@@ -16,7 +15,7 @@ namespace ChatCachePolly.Coalescing;
 /// </remarks>
 internal sealed class SharedFailure
 {
-    private readonly ExceptionDispatchInfo? _exception;
+    private readonly Exception? _exception;
     private readonly HttpStatusCode _status;
     private readonly string? _reasonPhrase;
     private readonly Version _version = HttpVersion.Version11;
@@ -25,7 +24,7 @@ internal sealed class SharedFailure
     private readonly byte[] _body = [];
     private readonly int _bodyLength;
 
-    private SharedFailure(Exception exception) => _exception = ExceptionDispatchInfo.Capture(exception);
+    private SharedFailure(Exception exception) => _exception = exception;
 
     private SharedFailure(HttpResponseMessage response, ArraySegment<byte> body)
     {
@@ -65,7 +64,7 @@ internal sealed class SharedFailure
     {
         if (_exception is not null)
         {
-            return Outcome.FromException<HttpResponseMessage>(_exception.SourceException);
+            return Outcome.FromException<HttpResponseMessage>(_exception);
         }
 
         var content = new ByteArrayContent(_body, 0, _bodyLength);

@@ -1,13 +1,10 @@
-using System.Net;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
-using ChatCachePolly.Payloads;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Streaming;
 using ChatCachePolly.Telemetry;
 using Polly;
-using Polly.Telemetry;
 
 namespace ChatCachePolly.Strategy;
 
@@ -155,7 +152,6 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         {
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
         }
-
 
         // Single-flight: lead the upstream call for this key, or follow the one in flight and share its outcome.
         while (true)
