@@ -1,5 +1,4 @@
 using System.Buffers;
-using ChatCachePolly.Storage;
 
 namespace ChatCachePolly.Streaming;
 
@@ -56,6 +55,7 @@ internal sealed class StreamFanout
     private Exception? _endError;
     private TaskCompletionSource? _dataWaiter;
     private TaskCompletionSource? _roomWaiter;
+    private bool _waitingForRoom;
     private RecordedStream? _recording;
     private bool _truncated;
     private long _terminalOffset = -1;
@@ -104,6 +104,18 @@ internal sealed class StreamFanout
             lock (_gate)
             {
                 return _joinable;
+            }
+        }
+    }
+
+    /// <summary>Gets whether the pump waits for the fastest reader to come within the lag window (tests).</summary>
+    internal bool IsWaitingForRoom
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _waitingForRoom;
             }
         }
     }
@@ -253,7 +265,6 @@ internal sealed class StreamFanout
             }
         }
 
-        Advanced(); // the fastest reader may have left
         if (last)
         {
             // A recording nobody read to its end is never stored.
@@ -261,9 +272,10 @@ internal sealed class StreamFanout
             if (abandon)
             {
                 _abandon.Cancel();
-                Volatile.Read(ref _roomWaiter)?.TrySetResult();
             }
         }
+
+        Advanced(); // wakes a pump waiting for room: the fastest reader may have left, or every reader (it then stops)
 
         if (report)
         {
@@ -375,21 +387,33 @@ internal sealed class StreamFanout
                     return false;
                 }
 
-                if (_roomWaiter is { Task.IsCompleted: true })
+                if (_length - FastestPositionLocked() <= _maxLag)
                 {
-                    _roomWaiter = null;
+                    return true; // the usual case: nothing allocated
                 }
 
-                // Published before the positions are read: a reader that advances after this sees the waiter and wakes it.
-                waiter = _roomWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                // Published, then the positions read again: a reader that advances after this sees the waiter and wakes it.
+                waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _roomWaiter, waiter);
                 Interlocked.MemoryBarrier();
                 if (_length - FastestPositionLocked() <= _maxLag)
                 {
+                    _roomWaiter = null;
                     return true;
                 }
+
+                _waitingForRoom = true;
             }
 
             await waiter.Task.ConfigureAwait(false);
+            lock (_gate)
+            {
+                _waitingForRoom = false;
+                if (_roomWaiter == waiter)
+                {
+                    _roomWaiter = null;
+                }
+            }
         }
     }
 

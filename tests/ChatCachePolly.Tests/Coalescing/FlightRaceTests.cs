@@ -342,6 +342,19 @@ public sealed class FlightRaceTests
     }
 
     [Fact]
+    public async Task A_failed_response_nobody_waits_for_reaches_its_caller_untouched()
+    {
+        using var harness = CacheHarness.Create();
+        HttpResponseMessage? sent = null;
+        harness.Responder = _ => sent = CacheHarness.Json(Fixtures.Response("error-500.json"), HttpStatusCode.InternalServerError);
+
+        using var response = await harness.PostChatAsync();
+
+        Assert.Same(sent!.Content, response.Content); // no follower: the error body is not read into a shared copy
+        Assert.Equal(Fixtures.Response("error-500.json"), await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task The_flight_table_is_empty_once_every_caller_is_done()
     {
         using var harness = CacheHarness.Create();

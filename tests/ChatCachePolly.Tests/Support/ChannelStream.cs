@@ -27,6 +27,9 @@ internal sealed class ChannelStream : Stream
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    /// <summary>Gets how many written chunks no read has taken yet.</summary>
+    public int Unread => _chunks.Reader.Count;
+
     public void Write(string text) => _chunks.Writer.TryWrite(Encoding.UTF8.GetBytes(text));
 
     public void End() => _chunks.Writer.TryComplete();
