@@ -3,6 +3,7 @@ using ChatCachePolly;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.DependencyInjection;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Cassettes;
 using ChatCachePolly.Storage.Distributed;
 using ChatCachePolly.Strategy;
 using ChatCachePolly.Telemetry;
@@ -155,6 +156,11 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         if (options.Store == ChatCacheStoreKind.Memory)
         {
             return new MemoryChatCacheStore(options.MaxEntries, options.MaxBytes, timeProvider, options.StaleRetention);
+        }
+
+        if (options.Store == ChatCacheStoreKind.Cassette)
+        {
+            return new CassetteChatCacheStore(options.CassetteDirectory!, CassetteRedaction.From(options), timeProvider);
         }
 
         if (distributedCache is null)

@@ -21,4 +21,12 @@ public enum ChatCacheStoreKind
     /// into memory); stores go to both.
     /// </summary>
     MemoryAndDistributed,
+
+    /// <summary>
+    /// Recordings on disk, one human-readable JSON file per entry in <see cref="ChatCacheStrategyOptions.CassetteDirectory"/>,
+    /// meant to be committed with a test suite and replayed offline (see <see cref="ChatCacheStrategyOptions.CassetteMode"/>).
+    /// The key leaves the credential out, so a recording made with one API key replays with another or none. Recordings never
+    /// expire, are never evicted, and are never deleted by invalidation; files are read once, then served from memory.
+    /// </summary>
+    Cassette,
 }

@@ -31,6 +31,11 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     public static IReadOnlyList<string> DefaultIgnoredBodyFields { get; } =
         ["user", "safety_identifier", "metadata", "store", "prompt_cache_key"];
 
+    /// <summary>
+    /// The JSON members redacted from cassette files by default: the end-user identifiers <c>user</c> and <c>safety_identifier</c>.
+    /// </summary>
+    public static IReadOnlyList<string> DefaultCassetteRedactedJsonMembers { get; } = ["user", "safety_identifier"];
+
     /// <summary>Initializes a new instance of the <see cref="ChatCacheStrategyOptions"/> class.</summary>
     public ChatCacheStrategyOptions() => Name = DefaultName;
 
@@ -142,6 +147,39 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// <value>Defaults to <see langword="null"/>: the unkeyed <c>IDistributedCache</c> registration.</value>
     [StringLength(256)]
     public string? DistributedCacheServiceKey { get; set; }
+
+    /// <summary>
+    /// Gets or sets the directory of the recordings when <see cref="Store"/> is <see cref="ChatCacheStoreKind.Cassette"/>: one
+    /// JSON file per entry, grouped in a folder per endpoint. A relative path resolves against the current directory when the
+    /// pipeline is built. Required (and validated) for the cassette store; the directory is created when the first recording is written.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/>.</value>
+    [StringLength(4096)]
+    public string? CassetteDirectory { get; set; }
+
+    /// <summary>
+    /// Gets or sets how the cassette store uses the network: replay and record what is missing, replay only, or always record.
+    /// The environment variable <c>CHATCACHE_CASSETTE_MODE</c> (<c>auto</c>, <c>replay</c>, <c>record</c>) overrides it; any
+    /// other value of that variable fails validation at start-up.
+    /// </summary>
+    /// <value>Defaults to <see cref="ChatCacheCassetteMode.Auto"/>.</value>
+    public ChatCacheCassetteMode CassetteMode { get; set; }
+
+    /// <summary>
+    /// Gets or sets extra header names (request and response) never written to a cassette file. Credential headers
+    /// (<c>Authorization</c>, <c>api-key</c>, <see cref="AdditionalKeyHeaders"/>), cookies and rate-limit headers are never
+    /// written whatever this says.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/> (none beyond the built-in ones).</value>
+    public IList<string>? CassetteRedactedHeaders { get; set; }
+
+    /// <summary>
+    /// Gets or sets the JSON member names (at any depth) whose values are replaced by <c>"[redacted]"</c> in cassette files: in
+    /// the request written for review (the key is computed before redaction, so it is unaffected), and in recorded response
+    /// bodies and stream events (which then replay redacted).
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultCassetteRedactedJsonMembers"/>. Setting a list replaces the defaults.</value>
+    public IList<string>? CassetteRedactedJsonMembers { get; set; }
 
     /// <summary>
     /// Gets or sets the request path suffixes that are cached (POST with a JSON body only), for example <c>/chat/completions</c>.

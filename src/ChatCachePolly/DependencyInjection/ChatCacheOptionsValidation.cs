@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text;
+using ChatCachePolly.Storage.Cassettes;
 using Microsoft.Extensions.Options;
 
 namespace ChatCachePolly.DependencyInjection;
@@ -40,10 +41,11 @@ internal static class ChatCacheOptionsValidation
     public static void ThrowIfInvalid(ChatCacheStrategyOptions options)
     {
         var result = DataAnnotations.Validate(options.Name, options);
-        if (result.Failed)
+        var failures = (result.Failed ? result.Failures : []).Concat(CassetteModes.Validate(options)).ToList();
+        if (failures.Count != 0)
         {
             var message = new StringBuilder($"The '{nameof(ChatCacheStrategyOptions)}' are invalid.").AppendLine().AppendLine("Validation Errors:");
-            foreach (var failure in result.Failures)
+            foreach (var failure in failures)
             {
                 message.AppendLine(failure);
             }

@@ -1,3 +1,4 @@
+using ChatCachePolly.Storage.Cassettes;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -6,7 +7,8 @@ namespace ChatCachePolly.DependencyInjection;
 
 /// <summary>
 /// Fails options validation (at start-up with <c>ValidateOnStart</c>, and on reloads) when a distributed store kind is chosen
-/// and no matching <see cref="IDistributedCache"/> is registered. Checks registrations only: nothing is created or connected.
+/// and no matching <see cref="IDistributedCache"/> is registered, or the cassette store has no directory or an unknown
+/// <c>CHATCACHE_CASSETTE_MODE</c>. Checks registrations only: nothing is created or connected.
 /// </summary>
 internal sealed class ChatCacheStoreOptionsValidator(IServiceProvider serviceProvider) : IValidateOptions<ChatCacheStrategyOptions>
 {
@@ -16,6 +18,12 @@ internal sealed class ChatCacheStoreOptionsValidator(IServiceProvider servicePro
         if (options.Store == ChatCacheStoreKind.Memory)
         {
             return ValidateOptionsResult.Success;
+        }
+
+        if (options.Store == ChatCacheStoreKind.Cassette)
+        {
+            var failures = CassetteModes.Validate(options).ToList();
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         }
 
         bool registered = options.DistributedCacheServiceKey is null

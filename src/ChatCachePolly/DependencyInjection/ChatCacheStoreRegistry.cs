@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using ChatCachePolly.Coalescing;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Cassettes;
 using ChatCachePolly.Storage.Distributed;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,7 @@ internal sealed class ChatCacheStoreRegistry
     private readonly ConcurrentDictionary<string, FlightTable> _flights = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), DistributedChatCacheStore> _distributedStores = new();
     private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), TieredChatCacheStore> _tieredStores = new();
+    private readonly ConcurrentDictionary<(string Partition, string Directory), CassetteChatCacheStore> _cassetteStores = new();
 
     public static ChatCacheStoreRegistry For(IServiceProvider serviceProvider) =>
         serviceProvider.GetService<ChatCacheStoreRegistry>() ?? Fallback.GetValue(serviceProvider, static _ => new ChatCacheStoreRegistry());
@@ -40,7 +42,7 @@ internal sealed class ChatCacheStoreRegistry
 
     /// <summary>Gets every store created so far, of every kind (invalidation: clear all).</summary>
     public IEnumerable<IChatCacheStore> AllStores =>
-        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values);
+        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values).Concat(_cassetteStores.Values);
 
     /// <summary>
     /// Gets the partition's store of the kind chosen by <see cref="ChatCacheStrategyOptions.Store"/>, created on first use and
@@ -54,6 +56,17 @@ internal sealed class ChatCacheStoreRegistry
         if (options.Store == ChatCacheStoreKind.Memory)
         {
             return GetMemoryStore(partition, options, timeProvider);
+        }
+
+        if (options.Store == ChatCacheStoreKind.Cassette)
+        {
+            var redaction = CassetteRedaction.From(options);
+            var cassette = _cassetteStores.GetOrAdd(
+                (partition, Path.GetFullPath(options.CassetteDirectory!)),
+                static (key, state) => new CassetteChatCacheStore(key.Directory, state.Redaction, state.TimeProvider, state.Services.GetService<ILoggerFactory>()?.CreateLogger(CassetteLoggerCategory)),
+                (Services: serviceProvider, Redaction: redaction, TimeProvider: timeProvider));
+            cassette.Configure(redaction);
+            return cassette;
         }
 
         var id = (partition, options.DistributedCacheServiceKey);
@@ -76,6 +89,9 @@ internal sealed class ChatCacheStoreRegistry
         var memory = GetMemoryStore(partition, options, timeProvider);
         return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Distributed, state.TimeProvider), (Memory: memory, Distributed: (IChatCacheStore)distributed, TimeProvider: timeProvider));
     }
+
+    /// <summary>The logger category of the cassette store.</summary>
+    internal const string CassetteLoggerCategory = "ChatCachePolly.CassetteStore";
 
     /// <summary>The logger category of the distributed store.</summary>
     internal const string LoggerCategory = "ChatCachePolly.DistributedStore";

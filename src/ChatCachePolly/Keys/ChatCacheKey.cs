@@ -51,6 +51,20 @@ internal readonly struct ChatCacheKey : IEquatable<ChatCacheKey>
             BinaryPrimitives.ReadUInt64BigEndian(sha256[24..]));
     }
 
+    /// <summary>Parses the 64 hex characters of <see cref="ToString"/> (either case).</summary>
+    public static bool TryParse(ReadOnlySpan<char> hex, out ChatCacheKey key)
+    {
+        key = default;
+        Span<byte> bytes = stackalloc byte[Size];
+        if (hex.Length != Size * 2 || Convert.FromHexString(hex, bytes, out _, out int written) != System.Buffers.OperationStatus.Done || written != Size)
+        {
+            return false;
+        }
+
+        key = FromHash(bytes);
+        return true;
+    }
+
     /// <summary>Writes the 32 digest bytes to <paramref name="destination"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than 32 bytes.</exception>
     public void CopyTo(Span<byte> destination)

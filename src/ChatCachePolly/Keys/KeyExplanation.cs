@@ -33,6 +33,11 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         var ignored = keyBuilder.Ignored;
         foreach (string name in RequestKeyBuilder.TenantHeaders.Concat(keyBuilder.AdditionalHeaders))
         {
+            if (!keyBuilder.KeysCredentials && RequestKeyBuilder.IsCredential(Array.IndexOf(RequestKeyBuilder.TenantHeaders, name)))
+            {
+                continue; // a cassette key leaves the credential out
+            }
+
             if (request.Headers.NonValidated.TryGetValues(name, out var values))
             {
                 tenant.Append(name).Append('=').Append(values.ToString()).Append('\n');

@@ -31,14 +31,18 @@ internal enum RequestVerdict
 }
 
 /// <summary>The identity of a request as the cache sees it.</summary>
+/// <remarks>
+/// <see cref="RequestBody"/> is a copy of the body as sent, kept only for a store that writes requests down (cassettes: the
+/// recording shows the request for review); null otherwise.
+/// </remarks>
 internal readonly record struct RequestIdentity(
-    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default);
+    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null);
 
 /// <summary>
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
 /// the canonical form. Shared by the strategy and by invalidation, so both always compute the same key.
 /// </summary>
-internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain, int aliasCapacity)
+internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain, int aliasCapacity, bool keepBody = false)
 {
     private readonly KeyAliasTable? _aliases = explain ? null : new KeyAliasTable(aliasCapacity);
 
@@ -59,11 +63,15 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
-        new RequestKeyBuilder(options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields), options.AdditionalKeyHeaders),
+        new RequestKeyBuilder(
+            options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields),
+            options.AdditionalKeyHeaders,
+            keyCredentials: options.Store != ChatCacheStoreKind.Cassette),
         partition,
         options.MaxRequestBodyBytes,
         options.ExplainMisses,
-        aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4));
+        aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4),
+        keepBody: options.Store == ChatCacheStoreKind.Cassette);
 
     public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
@@ -108,7 +116,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
             var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key) : null;
-            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
+            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts, keepBody ? body.Span.ToArray() : null);
         }
         finally
         {

@@ -34,6 +34,9 @@ internal sealed class RequestKeyBuilder
     private const byte Absent = 0;
     private const byte Present = 1;
 
+    // A credential header of a builder that leaves credentials out (cassettes): never equal to a keyed frame.
+    private const byte NotKeyed = 2;
+
     // How an alias frame writes the URL (keys always write its parsed parts).
     private const byte ParsedUrl = 1;
     private const byte PlainUrl = 2;
@@ -53,17 +56,28 @@ internal sealed class RequestKeyBuilder
     /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
     /// <paramref name="additionalHeaders"/> (for example a gateway's own credential header) to the tenant part of the key.
     /// </summary>
-    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null)
+    /// <param name="ignored">The root members left out.</param>
+    /// <param name="additionalHeaders">Extra credential or routing headers whose values are keyed.</param>
+    /// <param name="keyCredentials">
+    /// <see langword="false"/> for a cassette store: the credential (<c>Authorization</c>, <c>api-key</c> and
+    /// <paramref name="additionalHeaders"/>) is left out, so a recording replays with another key or none. The organization
+    /// and project headers stay in.
+    /// </param>
+    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null, bool keyCredentials = true)
     {
         ArgumentNullException.ThrowIfNull(ignored);
         Ignored = ignored;
-        AdditionalHeaders = additionalHeaders is null
+        KeysCredentials = keyCredentials;
+        AdditionalHeaders = additionalHeaders is null || !keyCredentials
             ? []
             : [.. additionalHeaders.Select(static h => h.Trim().ToLowerInvariant()).Where(h => h.Length > 0 && Array.IndexOf(TenantHeaders, h) < 0).Distinct(StringComparer.Ordinal)];
     }
 
     /// <summary>Root body members left out of the key.</summary>
     public IgnoredMembers Ignored { get; }
+
+    /// <summary>Gets a value indicating whether the credential headers are part of the key (false for cassettes).</summary>
+    public bool KeysCredentials { get; }
 
     /// <summary>Extra request headers whose values are part of the key (lower-case), after the built-in tenant headers.</summary>
     public string[] AdditionalHeaders { get; }
@@ -165,7 +179,7 @@ internal sealed class RequestKeyBuilder
             // credential set, so a repeat from the same client does not hash its credentials again).
             var tenant = t_tenant ??= new ArrayBufferWriter<byte>(256);
             tenant.ResetWrittenCount();
-            WriteTenantHeaders(tenant, headers);
+            WriteTenantHeaders(tenant, headers, KeysCredentials);
             WriteHeaders(tenant, headers, AdditionalHeaders);
             _tenantDigests.GetDigest(tenant.WrittenSpan, buffer.GetSpan(ChatCacheKey.Size)[..ChatCacheKey.Size]);
             buffer.Advance(ChatCacheKey.Size);
@@ -173,7 +187,7 @@ internal sealed class RequestKeyBuilder
         }
         else
         {
-            WriteTenantHeaders(buffer, headers);
+            WriteTenantHeaders(buffer, headers, KeysCredentials);
 
             // Configured extra headers follow; with none configured the preimage is exactly the default one.
             WriteHeaders(buffer, headers, AdditionalHeaders);
@@ -256,7 +270,7 @@ internal sealed class RequestKeyBuilder
     /// pass over the request's headers: a lookup by name parses the name each time, and four lookups cost more than walking the
     /// handful of headers a request carries.
     /// </summary>
-    private static void WriteTenantHeaders(ArrayBufferWriter<byte> buffer, HttpHeadersNonValidated headers)
+    private static void WriteTenantHeaders(ArrayBufferWriter<byte> buffer, HttpHeadersNonValidated headers, bool keyCredentials)
     {
         TenantValues found = default;
         int present = 0;
@@ -276,7 +290,11 @@ internal sealed class RequestKeyBuilder
         for (int i = 0; i < TenantHeaders.Length; i++)
         {
             WriteString(buffer, TenantHeaders[i]);
-            if ((present & (1 << i)) != 0)
+            if (!keyCredentials && IsCredential(i))
+            {
+                WriteByte(buffer, NotKeyed);
+            }
+            else if ((present & (1 << i)) != 0)
             {
                 WriteValues(buffer, found[i]);
             }
@@ -286,6 +304,9 @@ internal sealed class RequestKeyBuilder
             }
         }
     }
+
+    /// <summary>Whether the tenant header at <paramref name="index"/> is a credential (<c>Authorization</c>, <c>api-key</c>).</summary>
+    internal static bool IsCredential(int index) => (uint)index < 2;
 
     /// <summary>The position of <paramref name="name"/> in <see cref="TenantHeaders"/> (case-insensitive), or -1.</summary>
     private static int TenantIndex(string name) => name.Length switch

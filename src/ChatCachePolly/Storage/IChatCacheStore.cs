@@ -37,6 +37,13 @@ internal interface IChatCacheStore
     /// <returns>Whether the entry was stored, was too large for the store, or the store failed (or was skipped while it is down).</returns>
     ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As <see cref="SetAsync(ChatCacheKey, CacheEntry, CancellationToken)"/>, with the request the entry answers: a store
+    /// that writes requests down (cassettes, for review) uses it; the others ignore it.
+    /// </summary>
+    ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CancellationToken cancellationToken) =>
+        SetAsync(key, entry, cancellationToken);
+
     /// <summary>Removes the entry stored under <paramref name="key"/>.</summary>
     /// <returns><see langword="true"/> when an entry was removed.</returns>
     ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken);
@@ -44,3 +51,8 @@ internal interface IChatCacheStore
     /// <summary>Removes every entry.</summary>
     ValueTask ClearAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>The request an entry being stored answers.</summary>
+/// <param name="Request">The request (its URL and headers; its content may already be disposed).</param>
+/// <param name="RequestBody">A copy of the request body as sent, when the strategy keeps one (<see cref="Keys.RequestIdentity.RequestBody"/>).</param>
+internal readonly record struct StoreWriteContext(HttpRequestMessage? Request, byte[]? RequestBody);

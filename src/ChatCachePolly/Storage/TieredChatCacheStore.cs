@@ -41,10 +41,13 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
     }
 
     /// <returns>Stored when at least one tier stored the entry; otherwise the shared tier's result.</returns>
-    public async ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken) =>
+        SetAsync(key, entry, default(StoreWriteContext), cancellationToken);
+
+    public async ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CancellationToken cancellationToken)
     {
-        var inMemory = await Memory.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
-        var shared = await Distributed.SetAsync(key, entry, cancellationToken).ConfigureAwait(false);
+        var inMemory = await Memory.SetAsync(key, entry, context, cancellationToken).ConfigureAwait(false);
+        var shared = await Distributed.SetAsync(key, entry, context, cancellationToken).ConfigureAwait(false);
         return inMemory == StoreWriteResult.Stored ? StoreWriteResult.Stored : shared;
     }
 

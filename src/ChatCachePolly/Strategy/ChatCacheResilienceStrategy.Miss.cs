@@ -110,7 +110,7 @@ internal sealed partial class ChatCacheResilienceStrategy
             model: facts.Model,
             usage: facts.Usage);
 
-        notStored ??= await StoreAsync(key, entry, context.CancellationToken).ConfigureAwait(capture);
+        notStored ??= await StoreAsync(key, entry, new StoreWriteContext(request, identity.RequestBody), context.CancellationToken).ConfigureAwait(capture);
 
         // A complete answer is shared with collapsed followers even when it is not stored (truncated, vetoed, no-store); an
         // error payload or a broken body is shared as what it is, the leader's failure: each follower gets its own copy.
@@ -130,11 +130,11 @@ internal sealed partial class ChatCacheResilienceStrategy
         return (outcome, shared, false);
     }
 
-    private async ValueTask<ChatCacheNotStoredReason?> StoreAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
+    private async ValueTask<ChatCacheNotStoredReason?> StoreAsync(ChatCacheKey key, CacheEntry entry, StoreWriteContext writeContext, CancellationToken cancellationToken)
     {
         try
         {
-            return await _store.SetAsync(key, entry, cancellationToken).ConfigureAwait(false) switch
+            return await _store.SetAsync(key, entry, writeContext, cancellationToken).ConfigureAwait(false) switch
             {
                 StoreWriteResult.Stored => null,
                 StoreWriteResult.TooLarge => ChatCacheNotStoredReason.EntryTooLarge,

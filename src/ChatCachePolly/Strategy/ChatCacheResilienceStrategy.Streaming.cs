@@ -94,7 +94,7 @@ internal sealed partial class ChatCacheResilienceStrategy
                         usage: recorded.Usage,
                         eventEnds: recorded.EventEnds,
                         eventTimesMs: recorded.EventTimesMs);
-                    reason = await StoreAsync(pending.Identity.Key, entry, CancellationToken.None).ConfigureAwait(false);
+                    reason = await StoreAsync(pending.Identity.Key, entry, new StoreWriteContext(pending.Request, pending.Identity.RequestBody), CancellationToken.None).ConfigureAwait(false);
                 }
 
                 if (reason is ChatCacheNotStoredReason notStored)

@@ -2,6 +2,7 @@ using ChatCachePolly.Coalescing;
 using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Cassettes;
 using ChatCachePolly.Streaming;
 using ChatCachePolly.Telemetry;
 using Polly;
@@ -60,6 +61,8 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         _staleIfError = Min(options.StaleIfError, options.StaleRetention);
         _staleWhileRevalidate = Min(options.StaleWhileRevalidate, options.StaleRetention);
         _pacing = new ReplayPacing(options.StreamReplayPacing, options.StreamReplayInterval);
+        _cassette = store as CassetteChatCacheStore;
+        _cassetteMode = _cassette is null ? null : CassetteModes.Resolve(options.CassetteMode);
     }
 
     protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
@@ -88,6 +91,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
+            if (_cassetteMode == ChatCacheCassetteMode.Replay)
+            {
+                return CassetteMiss(request, default, notRecordable: "the cache could not read or key it");
+            }
+
             // Reading or keying failed unexpectedly: the cache steps aside.
             _events.Bypassed(new RequestIdentity(RequestVerdict.InvalidBody, default, default, false), "error");
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Error).ConfigureAwait(capture);
@@ -96,6 +104,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         if (identity.Verdict != RequestVerdict.Cacheable)
         {
             string bypass = CacheStatus.Bypasses.For(identity.Verdict);
+            if (_cassetteMode == ChatCacheCassetteMode.Replay)
+            {
+                return CassetteMiss(request, identity, notRecordable: bypass);
+            }
+
             _events.Bypassed(identity, bypass);
             return await ForwardAsync(callback, context, state, bypass).ConfigureAwait(capture);
         }
@@ -105,10 +118,18 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         var now = _timeProvider.GetUtcNow();
         CacheEntry? cached = null;
         string forward = "request";
-        if (!directives.NoCache)
+        if (ShouldLookUp(directives))
         {
             long lookupStarted = _events.Metrics.LookupEnabled ? _timeProvider.GetTimestamp() : 0;
-            cached = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
+            try
+            {
+                cached = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
+            }
+            catch (ChatCacheCassetteException ex)
+            {
+                return Outcome.FromException<HttpResponseMessage>(ex); // a recording that no longer parses: never a silent miss
+            }
+
             if (lookupStarted != 0)
             {
                 _events.Metrics.Lookup(_events.Client, endpoint, _timeProvider.GetElapsedTime(lookupStarted));
@@ -148,6 +169,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             forward = cached is null ? "miss" : "stale";
         }
 
+        if (cached is null && _cassetteMode == ChatCacheCassetteMode.Replay)
+        {
+            return CassetteMiss(request, identity, notRecordable: null);
+        }
+
         if (directives.OnlyIfCached)
         {
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
@@ -184,7 +210,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
                 return new ValueTask<CacheEntry?>(pending.Result);
             }
         }
-        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not ChatCacheCassetteException && !context.CancellationToken.IsCancellationRequested)
         {
             return default; // A failing store is a miss, never an error.
         }
@@ -198,7 +224,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         {
             return await pending.ConfigureAwait(context.ContinueOnCapturedContext);
         }
-        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not ChatCacheCassetteException && !context.CancellationToken.IsCancellationRequested)
         {
             return null; // A failing store is a miss, never an error.
         }

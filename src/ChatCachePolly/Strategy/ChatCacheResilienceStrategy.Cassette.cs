@@ -1,0 +1,56 @@
+using ChatCachePolly.Keys;
+using ChatCachePolly.Storage.Cassettes;
+using Polly;
+
+namespace ChatCachePolly.Strategy;
+
+/// <summary>The cassette modes: Replay never sends a request upstream, Record always does.</summary>
+internal sealed partial class ChatCacheResilienceStrategy
+{
+    private readonly CassetteChatCacheStore? _cassette;
+    private readonly ChatCacheCassetteMode? _cassetteMode;
+
+    /// <summary>
+    /// Whether the store is asked first: not for a request that sends <c>no-cache</c>, not in Record mode (which always asks
+    /// upstream and overwrites); always in Replay mode, which has nothing else to answer with.
+    /// </summary>
+    private bool ShouldLookUp(CacheDirectives directives) => _cassetteMode switch
+    {
+        ChatCacheCassetteMode.Replay => true,
+        ChatCacheCassetteMode.Record => false,
+        _ => !directives.NoCache,
+    };
+
+    /// <summary>
+    /// The outcome of a request Replay mode cannot answer: <see cref="ChatCacheCassetteMissException"/> saying which request,
+    /// where its recording would be, and how to record it. <paramref name="notRecordable"/> says why a request that the cache
+    /// does not key cannot be recorded at all.
+    /// </summary>
+    private Outcome<HttpResponseMessage> CassetteMiss(HttpRequestMessage request, in RequestIdentity identity, string? notRecordable)
+    {
+        string endpoint = $"{request.Method.Method} {request.RequestUri?.AbsolutePath ?? "(no URI)"}";
+        string variable = CassetteModes.EnvironmentVariable;
+        if (notRecordable is not null)
+        {
+            return Outcome.FromException<HttpResponseMessage>(new ChatCacheCassetteMissException(
+                $"Cassette replay cannot answer {endpoint}: the cache does not record this request ({notRecordable}), and Replay mode never sends a request upstream. "
+                + $"Send it through a client without the cassette store, or run with {variable}=auto if it may go to the network.",
+                recordingPath: null,
+                endpoint,
+                model: null,
+                keyFingerprint: null));
+        }
+
+        string? model = identity.RequestBody is { } body ? CassetteFile.RequestModel(body) : null;
+        string path = _cassette!.PathFor(identity.Key, identity.Endpoint, model);
+        string fingerprint = identity.Key.Fingerprint;
+        return Outcome.FromException<HttpResponseMessage>(new ChatCacheCassetteMissException(
+            $"No cassette recording for {endpoint} (model {model ?? "(none)"}, key {fingerprint}) in Replay mode; it would be recorded to '{path}'. "
+            + $"To record it, run once with {variable}=record (or auto) and a real API key, then commit the file. "
+            + "If the request changed on purpose, record again and delete the old recording; if it should not have changed, turn on ExplainMisses to see which part of the key differs.",
+            path,
+            endpoint,
+            model,
+            fingerprint));
+    }
+}
