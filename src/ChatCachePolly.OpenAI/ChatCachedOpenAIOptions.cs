@@ -36,7 +36,11 @@ public sealed class ChatCachedOpenAIOptions
     /// logged, never part of a validation message. The cache hashes the <c>Authorization</c> header into its keys, so two keys
     /// never share entries.
     /// </summary>
-    /// <value>Required unless an authentication policy is set with <see cref="ChatCachedOpenAIBuilder.UseAuthenticationPolicy"/>.</value>
+    /// <value>
+    /// Required unless an authentication policy is set with <see cref="ChatCachedOpenAIBuilder.UseAuthenticationPolicy"/>, or the
+    /// cache is a cassette store in Replay mode (<see cref="ChatCacheStoreKind.Cassette"/>, <see cref="ChatCacheCassetteMode.Replay"/>):
+    /// every answer then comes from the recordings, so a CI run needs no key at all.
+    /// </value>
     public string? ApiKey { get; set; }
 
     /// <summary>

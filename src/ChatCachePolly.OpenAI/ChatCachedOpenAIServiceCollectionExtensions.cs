@@ -110,7 +110,7 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
 
         var registration = new ChatCachedOpenAIRegistration(name);
         services.AddSingleton(registration);
-        services.AddSingleton<IValidateOptions<ChatCachedOpenAIOptions>>(new ChatCachedOpenAIOptionsValidator(registration));
+        services.AddSingleton<IValidateOptions<ChatCachedOpenAIOptions>>(sp => new ChatCachedOpenAIOptionsValidator(registration, sp));
         var options = services.AddOptions<ChatCachedOpenAIOptions>(name).ValidateOnStart();
         var cacheOptions = services.AddChatCacheOptions(name);
 

@@ -166,6 +166,15 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     public ChatCacheCassetteMode CassetteMode { get; set; }
 
     /// <summary>
+    /// Gets the cassette mode in force: the value of the <c>CHATCACHE_CASSETTE_MODE</c> environment variable when it is set,
+    /// otherwise <see cref="CassetteMode"/>. The cache resolves it once, when its pipeline is built; call this to make the same
+    /// decision elsewhere (for example, not to require an API key when every answer is replayed).
+    /// </summary>
+    /// <returns>The mode the cassette store uses.</returns>
+    /// <exception cref="InvalidOperationException">The environment variable holds a value other than <c>auto</c>, <c>replay</c> or <c>record</c>.</exception>
+    public ChatCacheCassetteMode GetEffectiveCassetteMode() => Storage.Cassettes.CassetteModes.Resolve(CassetteMode);
+
+    /// <summary>
     /// Gets or sets extra header names (request and response) never written to a cassette file. Credential headers
     /// (<c>Authorization</c>, <c>api-key</c>, <see cref="AdditionalKeyHeaders"/>), cookies and rate-limit headers are never
     /// written whatever this says.

@@ -21,6 +21,12 @@ internal sealed class ChatCachedOpenAIRegistration(string name)
 /// <summary>Creates the OpenAI clients of a registration.</summary>
 internal static class ChatCachedOpenAIClients
 {
+    /// <summary>
+    /// The credential the SDK is given when no API key is set and every answer is replayed from cassettes: it never leaves the
+    /// process (Replay mode sends nothing upstream) and cassette keys leave the credential out.
+    /// </summary>
+    internal const string ReplayOnlyApiKey = "chatcache-cassette-replay-no-key";
+
     public static OpenAIClient CreateOpenAIClient(IServiceProvider services, ChatCachedOpenAIRegistration registration)
     {
         string name = registration.Name;
@@ -52,8 +58,25 @@ internal static class ChatCachedOpenAIClients
 #pragma warning disable OPENAI001 // The AuthenticationPolicy constructor is marked experimental in OpenAI 2.15; only used when a policy is configured.
         return registration.AuthenticationPolicyFactory is { } authentication
             ? new OpenAIClient(authentication(services), clientOptions)
-            : new OpenAIClient(new ApiKeyCredential(options.ApiKey ?? string.Empty), clientOptions);
+            : new OpenAIClient(new ApiKeyCredential(string.IsNullOrWhiteSpace(options.ApiKey) ? ReplayOnlyApiKey : options.ApiKey), clientOptions);
 #pragma warning restore OPENAI001
+    }
+
+    /// <summary>
+    /// Whether every request of registration <paramref name="name"/> is answered from cassettes without the network (the cache
+    /// is a cassette store in Replay mode), so that no API key is needed. Invalid cache options report their own failure.
+    /// </summary>
+    public static bool RepliesOnlyFromCassettes(IServiceProvider services, string name)
+    {
+        try
+        {
+            var cache = services.GetRequiredService<IOptionsMonitor<ChatCacheStrategyOptions>>().Get(name);
+            return cache.Store == ChatCacheStoreKind.Cassette && cache.GetEffectiveCassetteMode() == ChatCacheCassetteMode.Replay;
+        }
+        catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     public static string RequireModel(IServiceProvider services, string name, bool isChat)

@@ -6,7 +6,7 @@ namespace ChatCachePolly.OpenAISupport;
 /// Validates the <see cref="ChatCachedOpenAIOptions"/> of one registration name, without reflection. Messages name the
 /// registration and the setting; they never contain the API key.
 /// </summary>
-internal sealed class ChatCachedOpenAIOptionsValidator(ChatCachedOpenAIRegistration registration) : IValidateOptions<ChatCachedOpenAIOptions>
+internal sealed class ChatCachedOpenAIOptionsValidator(ChatCachedOpenAIRegistration registration, IServiceProvider services) : IValidateOptions<ChatCachedOpenAIOptions>
 {
     private static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(24);
@@ -22,9 +22,9 @@ internal sealed class ChatCachedOpenAIOptionsValidator(ChatCachedOpenAIRegistrat
         var failures = new List<string>();
         string prefix = $"ChatCachedOpenAI '{name}': ";
 
-        if (registration.AuthenticationPolicyFactory is null && string.IsNullOrWhiteSpace(options.ApiKey))
+        if (registration.AuthenticationPolicyFactory is null && string.IsNullOrWhiteSpace(options.ApiKey) && !ChatCachedOpenAIClients.RepliesOnlyFromCassettes(services, registration.Name))
         {
-            failures.Add(prefix + "ApiKey is required (set the 'ApiKey' setting of its configuration section, or UseAuthenticationPolicy(...) in code). For a local server that needs no key, use any non-empty value.");
+            failures.Add(prefix + "ApiKey is required (set the 'ApiKey' setting of its configuration section, or UseAuthenticationPolicy(...) in code). For a local server that needs no key, use any non-empty value; a cassette store in Replay mode needs none.");
         }
 
         if (options.Endpoint is { } endpoint

@@ -32,8 +32,8 @@ internal enum RequestVerdict
 
 /// <summary>The identity of a request as the cache sees it.</summary>
 /// <remarks>
-/// <see cref="RequestBody"/> is a copy of the body as sent, kept only for a store that writes requests down (cassettes: the
-/// recording shows the request for review); null otherwise.
+/// <see cref="RequestBody"/> is a copy of the body as sent, taken on the miss path only for a store that writes requests down
+/// (cassettes: the recording shows the request for review); null otherwise, and always null on a hit.
 /// </remarks>
 internal readonly record struct RequestIdentity(
     RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null);
@@ -42,7 +42,7 @@ internal readonly record struct RequestIdentity(
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
 /// the canonical form. Shared by the strategy and by invalidation, so both always compute the same key.
 /// </summary>
-internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain, int aliasCapacity, bool keepBody = false)
+internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKeyBuilder keyBuilder, string partition, int maxRequestBodyBytes, bool explain, int aliasCapacity)
 {
     private readonly KeyAliasTable? _aliases = explain ? null : new KeyAliasTable(aliasCapacity);
 
@@ -70,8 +70,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
         partition,
         options.MaxRequestBodyBytes,
         options.ExplainMisses,
-        aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4),
-        keepBody: options.Store == ChatCacheStoreKind.Cassette);
+        aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4));
 
     public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
     {
@@ -116,7 +115,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
             var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key) : null;
-            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts, keepBody ? body.Span.ToArray() : null);
+            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
         }
         finally
         {

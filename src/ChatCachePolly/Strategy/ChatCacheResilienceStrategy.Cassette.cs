@@ -1,3 +1,4 @@
+using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage.Cassettes;
 using Polly;
@@ -26,7 +27,7 @@ internal sealed partial class ChatCacheResilienceStrategy
     /// where its recording would be, and how to record it. <paramref name="notRecordable"/> says why a request that the cache
     /// does not key cannot be recorded at all.
     /// </summary>
-    private Outcome<HttpResponseMessage> CassetteMiss(HttpRequestMessage request, in RequestIdentity identity, string? notRecordable)
+    private async ValueTask<Outcome<HttpResponseMessage>> CassetteMissAsync(HttpRequestMessage request, RequestIdentity identity, string? notRecordable, ResilienceContext context)
     {
         string endpoint = $"{request.Method.Method} {request.RequestUri?.AbsolutePath ?? "(no URI)"}";
         string variable = CassetteModes.EnvironmentVariable;
@@ -41,6 +42,7 @@ internal sealed partial class ChatCacheResilienceStrategy
                 keyFingerprint: null));
         }
 
+        identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(context.ContinueOnCapturedContext);
         string? model = identity.RequestBody is { } body ? CassetteFile.RequestModel(body) : null;
         string path = _cassette!.PathFor(identity.Key, identity.Endpoint, model);
         string fingerprint = identity.Key.Fingerprint;
@@ -52,5 +54,43 @@ internal sealed partial class ChatCacheResilienceStrategy
             endpoint,
             model,
             fingerprint));
+    }
+
+    /// <summary>
+    /// Adds a copy of the request body to <paramref name="identity"/>: a recording shows the request it answers, for review. Taken
+    /// on the miss path only (the content stays readable after keying, for re-sends), so a replayed hit copies nothing.
+    /// </summary>
+    private async ValueTask<RequestIdentity> WithRequestBodyAsync(RequestIdentity identity, HttpRequestMessage request, ResilienceContext context)
+    {
+        if (identity.RequestBody is not null || request.Content is null)
+        {
+            return identity;
+        }
+
+        RequestBodyStatus status;
+        PooledBytes body;
+        try
+        {
+            (status, body) = await RequestBodyReader.ReadAsync(request.Content, _maxRequestBodyBytes, context.ContinueOnCapturedContext, context.CancellationToken)
+                .ConfigureAwait(context.ContinueOnCapturedContext);
+        }
+        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            return identity; // it was read a moment ago for its key; should it fail now, the recording just shows no request body
+        }
+
+        if (status != RequestBodyStatus.Read)
+        {
+            return identity;
+        }
+
+        try
+        {
+            return identity with { RequestBody = body.Span.ToArray() };
+        }
+        finally
+        {
+            body.Return();
+        }
     }
 }

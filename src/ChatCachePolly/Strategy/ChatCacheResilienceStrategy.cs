@@ -93,7 +93,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         {
             if (_cassetteMode == ChatCacheCassetteMode.Replay)
             {
-                return CassetteMiss(request, default, notRecordable: "the cache could not read or key it");
+                return await CassetteMissAsync(request, default, "the cache could not read or key it", context).ConfigureAwait(capture);
             }
 
             // Reading or keying failed unexpectedly: the cache steps aside.
@@ -106,7 +106,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             string bypass = CacheStatus.Bypasses.For(identity.Verdict);
             if (_cassetteMode == ChatCacheCassetteMode.Replay)
             {
-                return CassetteMiss(request, identity, notRecordable: bypass);
+                return await CassetteMissAsync(request, identity, bypass, context).ConfigureAwait(capture);
             }
 
             _events.Bypassed(identity, bypass);
@@ -171,7 +171,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
 
         if (cached is null && _cassetteMode == ChatCacheCassetteMode.Replay)
         {
-            return CassetteMiss(request, identity, notRecordable: null);
+            return await CassetteMissAsync(request, identity, null, context).ConfigureAwait(capture);
         }
 
         if (directives.OnlyIfCached)
@@ -185,6 +185,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             var flight = _flights.Join(identity.Key, out bool leader);
             if (leader)
             {
+                if (_cassette is not null)
+                {
+                    identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(capture);
+                }
+
                 var outcome = await LeadAsync(callback, context, state, request, identity, forward, directives, flight).ConfigureAwait(capture);
                 return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
             }
