@@ -47,11 +47,9 @@ public sealed class TriageHost : IAsyncLifetime
         openai.CacheOptions.PostConfigure(options =>
             options.CassetteDirectory = Path.GetFullPath(options.CassetteDirectory ?? "cassettes", ProjectDirectory()));
 
-        // Replay needs no key: the credential is left out of a cassette's key and no request leaves the process. The options
-        // still require an ApiKey at start-up, so without OPENAI_API_KEY an obviously fake one is set (never sent anywhere in
-        // Replay mode). OPENAI_API_KEY is only needed to record.
-        openai.Options.PostConfigure(options =>
-            options.ApiKey ??= Environment.GetEnvironmentVariable("OPENAI_API_KEY") is { Length: > 0 } key ? key : "sk-replay-needs-no-key");
+        // Replay needs no key: the credential is left out of a cassette's key and no request leaves the process, so
+        // AddChatCachedOpenAI does not require an ApiKey in Replay mode. OPENAI_API_KEY is only needed to record.
+        openai.Options.PostConfigure(options => options.ApiKey ??= Environment.GetEnvironmentVariable("OPENAI_API_KEY") is { Length: > 0 } key ? key : null);
 
         // This repository only (its CI has no network): CASSETTE_SAMPLE_UPSTREAM=loopback records from the in-repo loopback
         // server. A copy of this sample records from the real API and deletes this line and LoopbackUpstream.cs.
