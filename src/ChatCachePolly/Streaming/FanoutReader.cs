@@ -72,6 +72,7 @@ internal sealed class FanoutReader : Stream
         while (true)
         {
             await _owner.WaitForDataAsync(this, _chunk, cancellationToken).ConfigureAwait(false);
+            _owner.Point("read:woken");
             if (TryReadNow(buffer.Span, out int read))
             {
                 return read;
@@ -100,10 +101,12 @@ internal sealed class FanoutReader : Stream
                 _offset += read;
                 long position = _chunk.End - data.Length + _offset;
                 Interlocked.Exchange(ref _position, position);
+                _owner.Point("read:copied");
                 _owner.Advanced();
                 long terminal = _owner.TerminalOffset;
                 if (terminal >= 0 && position >= terminal)
                 {
+                    _owner.Point("read:terminal");
                     _owner.TerminalConsumed();
                 }
 
@@ -122,6 +125,8 @@ internal sealed class FanoutReader : Stream
                 read = 0;
                 return false;
             }
+
+            _owner.Point("read:at-end");
 
             // At the end of everything the upstream sent (HasEnded is set after the last chunk was linked).
             if (_chunk.Next is not null)

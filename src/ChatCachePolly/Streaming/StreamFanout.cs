@@ -93,6 +93,9 @@ internal sealed class StreamFanout
         _tail = _head;
     }
 
+    /// <summary>Gets or sets the test seam that interleaves this fan-out's steps (<see langword="null"/> in production).</summary>
+    internal IFanoutSchedule? Schedule { get; init; }
+
     /// <summary>Gets how many readers have attached so far (the leader included).</summary>
     public int ReadersAttached => Volatile.Read(ref _attachedEver);
 
@@ -176,9 +179,13 @@ internal sealed class StreamFanout
 
         if (report)
         {
+            Point("close-joining:closed");
             _onJoinClosed();
         }
     }
+
+    /// <summary>Marks a point between two steps of an operation, where the test explorer may interleave another thread.</summary>
+    internal void Point(string name) => Schedule?.Point(name);
 
     /// <summary>
     /// Returns a completed task when <paramref name="at"/> has a successor or the stream has ended for <paramref name="reader"/>,
@@ -197,6 +204,7 @@ internal sealed class StreamFanout
             waiter = _dataWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
+        Schedule?.Waiting(reader, waiter.Task);
         return waiter.Task.WaitAsync(cancellationToken);
     }
 
@@ -236,6 +244,7 @@ internal sealed class StreamFanout
     {
         if (Volatile.Read(ref _recording) is not null)
         {
+            Point("terminal:seen");
             Decide(success: true, ChatCacheNotStoredReason.IncompleteBody);
         }
     }
@@ -265,12 +274,14 @@ internal sealed class StreamFanout
             }
         }
 
+        Point("detach:removed");
         if (last)
         {
             // A recording nobody read to its end is never stored.
             Decide(success: false, ChatCacheNotStoredReason.IncompleteBody);
             if (abandon)
             {
+                Point("detach:decided");
                 _abandon.Cancel();
             }
         }
@@ -279,6 +290,7 @@ internal sealed class StreamFanout
 
         if (report)
         {
+            Point("detach:woke-pump");
             _onJoinClosed();
         }
     }
@@ -337,10 +349,12 @@ internal sealed class StreamFanout
             Interlocked.Exchange(ref _terminalOffset, recording.Body.Count);
         }
 
+        Point("chunk:recorded");
         bool failedNow = state == RecordingState.Failed && before != RecordingState.Failed;
         Append(chunk, failedNow);
         if (failedNow)
         {
+            Point("chunk:appended");
             Decide(success: false, _recorder.FailureReason);
         }
     }
@@ -362,7 +376,9 @@ internal sealed class StreamFanout
         bool broken = !completed && reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception;
         _recorder.Dispose();
 
+        Point("end:recorded");
         bool nobodyLeft = End(error, broken, out bool report);
+        Point("end:marked");
         if (!completed || nobodyLeft)
         {
             Decide(success: false, completed ? ChatCacheNotStoredReason.IncompleteBody : reason);
@@ -370,6 +386,7 @@ internal sealed class StreamFanout
 
         if (report)
         {
+            Point("end:decided");
             _onJoinClosed();
         }
     }
@@ -461,9 +478,11 @@ internal sealed class StreamFanout
             _dataWaiter = null;
         }
 
+        Point("chunk:linked");
         waiter?.TrySetResult();
         if (report)
         {
+            Point("chunk:woke-readers");
             _onJoinClosed();
         }
     }
@@ -509,6 +528,7 @@ internal sealed class StreamFanout
             return;
         }
 
+        Point("decide:won");
         if (success)
         {
             _onCompleted(_recording!, _truncated); // the strategy stores it, then closes joining

@@ -21,70 +21,127 @@ internal sealed record FanoutScenario(string Name, string[] Chunks, UpstreamEndi
 }
 
 /// <summary>
-/// A systematic explorer for <see cref="StreamFanout"/>: it drives the pump step by step (no background task), and enumerates,
-/// depth first, every interleaving of the scenario's actions - the pump delivering a chunk, the upstream ending or failing (also
-/// right after every reader left, as a cancelled read), the leader and each follower reading or leaving at any point, and each
-/// follower attaching at any point - and checks the invariants after every step and at the end of every run.
+/// A systematic explorer for <see cref="StreamFanout"/>. It drives the pump step by step (no background task) and enumerates,
+/// depth first, every schedule of the scenario's operations - the pump delivering a chunk, the upstream ending or failing (also
+/// right after every reader left, as a cancelled read), the leader and each follower reading, leaving at any point (also while
+/// its own read is in progress) and attaching at any point, and every woken read continuing at any later point - and checks the
+/// invariants after every step and at the end of every run.
 /// </summary>
 /// <remarks>
-/// <para>Each action of the fan-out is atomic under its lock, so exploring the orders of actions explores its behaviours; a read
-/// that has to wait is left pending and must be woken as soon as data or the end arrives (a lost wake-up fails the run).</para>
+/// <para>Operations are not atomic: the fan-out marks the points between its steps (<see cref="IFanoutSchedule"/>), and with a
+/// preemption bound of <c>k</c> the explorer also tries every schedule that pauses up to <c>k</c> operations at any of their
+/// points and runs others meanwhile (iterative context bounding, as in Microsoft's CHESS: most concurrency bugs need one or two
+/// preemptions). With a bound of 0 each operation runs to its end once started. Schedules are replayed from the start for every
+/// run, and a replay that does not see the same choices fails: the fan-out's behaviour must depend on the schedule alone.</para>
 /// <para>Invariants checked:</para>
 /// <list type="number">
 /// <item>Every reader ends with the whole stream or an exception: bytes read are always a prefix of what the upstream sent; a
 /// clean end means everything was read; a follower never gets a clean end of a stream that did not complete.</item>
-/// <item>An exception only when the upstream failed, or a follower's stream did not complete.</item>
-/// <item>Nothing partial is stored: the recording is stored only if it completed and some reader consumed its terminal event,
-/// and its fate is decided exactly once.</item>
+/// <item>An exception only when the upstream failed, a follower's stream did not complete, or the reader was disposed while
+/// reading.</item>
+/// <item>Nothing partial is stored: the recording is stored only if it completed and some reader read its terminal event, its
+/// fate is decided exactly once, and a complete recording a reader read to its end before leaving is stored.</item>
 /// <item>No reader joins a stream that every reader has left before it ended (the abandoned stream of bug 1).</item>
-/// <item>No reader waits while data is there for it.</item>
-/// <item>Every pooled buffer is returned exactly once; the flight table is empty when every caller is done.</item>
+/// <item>No read waits while data or the end is there for it (no lost wake-up).</item>
+/// <item>Every pooled buffer is returned exactly once; joining closes exactly once; the flight table is empty when every
+/// caller is done.</item>
 /// </list>
 /// </remarks>
-internal sealed class FanoutExplorer(FanoutScenario scenario)
+internal sealed class FanoutExplorer(FanoutScenario scenario, int preemptions = 0, bool interleaveWakeUps = true)
 {
-    private const int MaxRuns = 2_000_000;
+    private const int MaxRuns = 3_000_000;
 
     public int Runs { get; private set; }
 
     public int MaxDepth { get; private set; }
 
-    /// <summary>Explores every interleaving; throws with the failing schedule when an invariant breaks.</summary>
+    /// <summary>Gets how many runs paused some operation at a point inside it.</summary>
+    public int PreemptedRuns { get; private set; }
+
+    /// <summary>Explores every schedule within the preemption bound; throws with the failing schedule when an invariant breaks.</summary>
     public void Run()
     {
-        var prefix = new List<int>();
-        Explore(prefix);
-    }
-
-    private void Explore(List<int> prefix)
-    {
-        var world = new World(scenario);
-        foreach (int choice in prefix)
+        var scheduler = new FanoutScheduler();
+        var forced = new List<Step>();
+        while (true)
         {
-            world.Do(world.Enabled()[choice], prefix);
-        }
+            scheduler.Reset();
+            var world = new World(scenario, scheduler, interleaveWakeUps);
+            var steps = new List<Step>();
+            int used = 0;
+            while (true)
+            {
+                var enabled = world.Enabled();
+                if (enabled.Count == 0)
+                {
+                    break;
+                }
 
-        var enabled = world.Enabled();
-        if (enabled.Count == 0)
-        {
-            world.CheckFinal(prefix);
+                Step step;
+                if (steps.Count < forced.Count)
+                {
+                    step = forced[steps.Count];
+                    if (step.Enabled != enabled.Count)
+                    {
+                        throw new InvalidOperationException($"{scenario.Name}: the replay of a schedule saw {enabled.Count} choices instead of {step.Enabled} at step {steps.Count}: the fan-out does not depend on the schedule alone. Schedule: {world.Trace}");
+                    }
+                }
+                else
+                {
+                    step = new Step(enabled.Count, 0, 0, -1, used);
+                }
+
+                int hits = world.Do(enabled[step.Index], step.PauseAt);
+                steps.Add(step.PauseAt == 0 ? step with { Points = hits, Used = used } : step with { Used = used });
+                if (step.PauseAt > 0)
+                {
+                    used++;
+                }
+            }
+
+            world.CheckFinal();
             Runs++;
-            MaxDepth = Math.Max(MaxDepth, prefix.Count);
+            PreemptedRuns += used > 0 ? 1 : 0;
+            MaxDepth = Math.Max(MaxDepth, steps.Count);
             if (Runs > MaxRuns)
             {
                 throw new InvalidOperationException($"{scenario.Name}: more than {MaxRuns} runs; shrink the scenario.");
             }
 
-            return;
-        }
+            // Backtrack: the deepest step with an untried choice - the same operation paused at its next point (while the bound
+            // allows), else the next operation.
+            int k = steps.Count - 1;
+            Step next = default;
+            for (; k >= 0; k--)
+            {
+                var s = steps[k];
+                if (s.PauseAt < s.Points && s.Used < preemptions)
+                {
+                    next = s with { PauseAt = s.PauseAt + 1 };
+                    break;
+                }
 
-        for (int i = 0; i < enabled.Count; i++)
-        {
-            prefix.Add(i);
-            Explore(prefix);
-            prefix.RemoveAt(prefix.Count - 1);
+                if (s.Index + 1 < s.Enabled)
+                {
+                    next = s with { Index = s.Index + 1, PauseAt = 0, Points = -1 };
+                    break;
+                }
+            }
+
+            if (k < 0)
+            {
+                return;
+            }
+
+            forced = steps.GetRange(0, k);
+            forced.Add(next);
         }
     }
+
+    /// <summary>One scheduling decision: which of the enabled choices, paused at which of its points (0: run to its end).</summary>
+    /// <param name="Points">How many points the choice passes when run to its end (known once it has been).</param>
+    /// <param name="Used">Preemptions spent before this step.</param>
+    private readonly record struct Step(int Enabled, int Index, int PauseAt, int Points, int Used);
 
     private enum Kind
     {
@@ -93,23 +150,34 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
         Attach,
         Read,
         Dispose,
+        Resume,
     }
 
-    private readonly record struct Action(Kind Kind, int Reader)
+    private readonly record struct Action(Kind Kind, int Reader, FanoutActor? Actor = null)
     {
-        public override string ToString() => Kind is Kind.Deliver or Kind.End ? Kind.ToString() : $"{Kind}({(Reader == 0 ? "leader" : "follower" + Reader)})";
+        public override string ToString() => Kind switch
+        {
+            Kind.Deliver or Kind.End => Kind.ToString(),
+            Kind.Resume => $"Resume({Actor})",
+            _ => $"{Kind}({Name(Reader)})",
+        };
     }
+
+    private static string Name(int reader) => reader == 0 ? "leader" : "follower" + reader;
 
     private sealed class ReaderModel
     {
         public FanoutReader? Stream;
         public bool Tried;
-        public bool Refused;
-        public bool Disposed;
         public bool Finished;
         public bool CleanEnd;
         public Exception? Error;
-        public Task<int>? Pending;
+        public FanoutActor? ReadActor;
+        public Task<int>? ReadTask;
+        public bool Reading;
+        public FanoutActor? DisposeActor;
+        public bool DisposeStarted;
+        public bool ReadTerminalBeforeLeaving;
         public byte[] Buffer = new byte[64 * 1024];
         public MemoryStream Received = new();
     }
@@ -117,6 +185,8 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
     private sealed class World
     {
         private readonly FanoutScenario _scenario;
+        private readonly FanoutScheduler _scheduler;
+        private readonly bool _interleaveWakeUps;
         private readonly byte[][] _chunks;
         private readonly TrackingArrayPool _pool = new();
         private readonly FlightTable _table = new();
@@ -125,6 +195,8 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
         private readonly MemoryStream _delivered = new();
         private readonly List<string> _trace = [];
         private readonly long _terminalEnd;
+        private FanoutActor? _pumpActor;
+        private FanoutActor? _justPaused;
         private int _next;
         private bool _ended;
         private bool _endedWithError;
@@ -133,9 +205,11 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
         private int _failedDecisions;
         private int _joinClosed;
 
-        public World(FanoutScenario scenario)
+        public World(FanoutScenario scenario, FanoutScheduler scheduler, bool interleaveWakeUps)
         {
             _scenario = scenario;
+            _scheduler = scheduler;
+            _interleaveWakeUps = interleaveWakeUps;
             _chunks = [.. scenario.Chunks.Select(Encoding.UTF8.GetBytes)];
             _terminalEnd = TerminalEnd(scenario.Chunks);
             var flight = _table.Join(ChatCacheKey.FromHash(new byte[32]), out _);
@@ -148,16 +222,19 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
                 0,
                 (_, _) =>
                 {
-                    _completedDecisions++;
+                    Interlocked.Increment(ref _completedDecisions);
                     fanout!.CloseJoining(); // as the strategy does once the entry is in the store
                 },
-                _ => _failedDecisions++,
+                _ => Interlocked.Increment(ref _failedDecisions),
                 () =>
                 {
-                    _joinClosed++;
+                    Interlocked.Increment(ref _joinClosed);
                     flight.Retire();
                 },
-                _pool);
+                _pool)
+            {
+                Schedule = scheduler,
+            };
             _fanout = fanout;
             _readers = new ReaderModel[1 + scenario.Followers];
             for (int i = 0; i < _readers.Length; i++)
@@ -167,12 +244,33 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
 
             _readers[0].Stream = _fanout.TryAttach(faithful: true);
             _readers[0].Tried = true;
+            _scheduler.Register(_readers[0].Stream!, 0);
         }
+
+        public string Trace => string.Join(", ", _trace);
 
         public List<Action> Enabled()
         {
             var actions = new List<Action>();
-            if (!_ended)
+            var paused = _scheduler.Paused;
+            if (!_interleaveWakeUps)
+            {
+                // Woken reads continue before anything else happens (in any order among themselves, and still pausable).
+                foreach (var actor in paused)
+                {
+                    if (actor.IsFreshWakeUp)
+                    {
+                        actions.Add(new Action(Kind.Resume, actor.Reader, actor));
+                    }
+                }
+
+                if (actions.Count > 0)
+                {
+                    return actions;
+                }
+            }
+
+            if (!_ended && _pumpActor is null)
             {
                 if (_next < _chunks.Length)
                 {
@@ -194,12 +292,12 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
                     continue;
                 }
 
-                if (r.Stream is null || r.Disposed)
+                if (r.Stream is null || r.DisposeStarted)
                 {
                     continue;
                 }
 
-                if (!r.Finished && r.Pending is null)
+                if (!r.Finished && !r.Reading)
                 {
                     actions.Add(new Action(Kind.Read, i));
                 }
@@ -207,92 +305,123 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
                 actions.Add(new Action(Kind.Dispose, i));
             }
 
+            int before = actions.Count;
+            foreach (var actor in paused)
+            {
+                // Resuming the operation that was just paused, before anything else ran, is the same as pausing it later.
+                if (actor != _justPaused)
+                {
+                    actions.Add(new Action(Kind.Resume, actor.Reader, actor));
+                }
+            }
+
+            if (actions.Count == 0 && _justPaused is not null)
+            {
+                actions.Add(new Action(Kind.Resume, _justPaused.Reader, _justPaused));
+            }
+
             return actions;
         }
 
-        public void Do(Action action, List<int> schedule)
+        /// <summary>Runs one choice (paused at its <paramref name="pauseAt"/>-th point, or to its end); returns the points it passed.</summary>
+        public int Do(Action action, int pauseAt)
         {
-            _trace.Add(action.ToString());
+            FanoutActor actor;
+            int hits;
             switch (action.Kind)
             {
                 case Kind.Deliver:
                     var chunk = _chunks[_next++];
                     _delivered.Write(chunk);
-                    _fanout.OnChunk(chunk);
+                    actor = _pumpActor = new FanoutActor("Deliver", 0, -1) { PauseAt = pauseAt };
+                    hits = _scheduler.Start(actor, () => _fanout.OnChunk(chunk));
                     break;
                 case Kind.End:
                     bool error = _scenario.Ending == UpstreamEnding.Error && !_fanout.IsAbandoned && _next == _chunks.Length;
                     _ended = true;
                     _endedWithError = error;
-                    _fanout.OnEnd(error ? new IOException("connection reset") : null);
+                    actor = _pumpActor = new FanoutActor("End", 0, -1) { PauseAt = pauseAt };
+                    hits = _scheduler.Start(actor, () => _fanout.OnEnd(error ? new IOException("connection reset") : null));
                     break;
                 case Kind.Attach:
                     var reader = _readers[action.Reader];
                     reader.Tried = true;
                     bool joinableBefore = _fanout.IsJoinable;
-                    reader.Stream = _fanout.TryAttach();
-                    reader.Refused = reader.Stream is null;
+                    actor = new FanoutActor($"Attach({Name(action.Reader)})", 100 + action.Reader, action.Reader) { PauseAt = pauseAt };
+                    hits = _scheduler.Start(actor, () => reader.Stream = _fanout.TryAttach());
+                    if (reader.Stream is not null)
+                    {
+                        _scheduler.Register(reader.Stream, action.Reader);
+                    }
+
                     Check(reader.Stream is null || !_abandonedBeforeEnd, "a follower joined a stream every reader had left (bug 1)");
                     Check(reader.Stream is null == !joinableBefore, "attach disagrees with IsJoinable");
                     break;
                 case Kind.Read:
-                    StartRead(_readers[action.Reader], action.Reader);
+                    var reading = _readers[action.Reader];
+                    reading.Reading = true;
+                    actor = reading.ReadActor = new FanoutActor($"Read({Name(action.Reader)})", 100 + action.Reader, action.Reader) { PauseAt = pauseAt };
+                    hits = _scheduler.Start(actor, () => reading.ReadTask = reading.Stream!.ReadAsync(reading.Buffer).AsTask());
                     break;
                 case Kind.Dispose:
                     var leaving = _readers[action.Reader];
-                    leaving.Disposed = true;
-                    leaving.Stream!.Dispose();
-                    if (!_ended && _readers.All(x => x.Stream is null || x.Disposed))
+                    leaving.DisposeStarted = true;
+                    actor = leaving.DisposeActor = new FanoutActor($"Dispose({Name(action.Reader)})", 200 + action.Reader, action.Reader) { PauseAt = pauseAt };
+                    hits = _scheduler.Start(actor, leaving.Stream!.Dispose);
+
+                    // Detach's first step removes the reader under the lock: once every reader is gone before the end, nobody may join.
+                    if (!_fanout.HasEnded && _readers.All(x => x.Stream is null || x.DisposeStarted))
                     {
                         _abandonedBeforeEnd = true;
                     }
 
                     break;
+                default:
+                    actor = action.Actor!;
+                    hits = _scheduler.Resume(actor, pauseAt);
+                    break;
             }
 
-            Settle();
+            _trace.Add(actor.Paused ? $"{action} paused at {actor.At}" : action.ToString());
+            _justPaused = actor.Paused ? actor : null;
+            if (actor.Finished && actor == _pumpActor)
+            {
+                _pumpActor = null;
+            }
+
+            _scheduler.Settle();
+            CompleteReads();
             CheckStep();
+            return hits;
         }
 
-        private void StartRead(ReaderModel reader, int index)
-        {
-            var pending = reader.Stream!.ReadAsync(reader.Buffer).AsTask();
-            if (pending.IsCompleted)
-            {
-                Complete(reader, index, pending);
-            }
-            else
-            {
-                reader.Pending = pending;
-            }
-        }
-
-        /// <summary>Waits for every pending read that has something to return now (a lost wake-up fails the run).</summary>
-        private void Settle()
+        /// <summary>Takes in every read that has finished: its operation returned and its task completed.</summary>
+        private void CompleteReads()
         {
             for (int i = 0; i < _readers.Length; i++)
             {
                 var r = _readers[i];
-                if (r.Pending is null)
+                if (!r.Reading || r.ReadActor is not { Finished: true } || r.ReadTask is not { } task)
                 {
                     continue;
                 }
 
-                bool due = r.Received.Length < _delivered.Length || _ended;
-                if (due)
+                if (!task.IsCompleted)
                 {
-                    Check(((IAsyncResult)r.Pending).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(10)), $"reader {i} was not woken although data or the end is there");
+                    if (!r.ReadActor.Paused && r.ReadActor.At != "pending")
+                    {
+                        r.ReadActor.At = "pending";
+                        int index = i;
+                        task.ContinueWith(_ => _scheduler.ReadCompleted(index), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    }
+
+                    continue;
                 }
 
-                if (r.Pending.IsCompleted)
-                {
-                    var done = r.Pending;
-                    r.Pending = null;
-                    if (!r.Disposed)
-                    {
-                        Complete(r, i, done);
-                    }
-                }
+                r.Reading = false;
+                r.ReadTask = null;
+                r.ReadActor = null;
+                Complete(r, i, task);
             }
         }
 
@@ -302,6 +431,11 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
             {
                 reader.Finished = true;
                 reader.Error = read.Exception!.InnerException;
+                if (reader.Error is ObjectDisposedException && reader.DisposeStarted)
+                {
+                    return; // read while it was being disposed
+                }
+
                 bool followerOfIncomplete = index > 0 && !StreamCompleted();
                 Check(_endedWithError || followerOfIncomplete, $"reader {index} got an exception ({reader.Error?.Message}) although the upstream did not fail and the stream completed");
                 return;
@@ -321,6 +455,10 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
             reader.Received.Write(reader.Buffer, 0, n);
             var got = reader.Received.GetBuffer().AsSpan(0, (int)reader.Received.Length);
             Check(got.SequenceEqual(_delivered.GetBuffer().AsSpan(0, got.Length)), $"reader {index} read bytes that are not the upstream's, in order");
+            if (_terminalEnd >= 0 && reader.Received.Length >= _terminalEnd && !reader.DisposeStarted)
+            {
+                reader.ReadTerminalBeforeLeaving = true;
+            }
         }
 
         private bool StreamCompleted() => _terminalEnd >= 0 && _delivered.Length >= _terminalEnd && !_scenario.Chunks.Any(c => c.Contains("\"error\"", StringComparison.Ordinal));
@@ -332,26 +470,38 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
             Check(_completedDecisions + _failedDecisions <= 1, "the recording's fate was decided twice");
             Check(_joinClosed <= 1, "joining was reported closed twice");
             Check(_pool.Violations.Count == 0, string.Join("; ", _pool.Violations));
-            if (_completedDecisions == 1)
+            if (_pumpActor is null)
             {
-                bool consumed = _readers.Any(r => _terminalEnd >= 0 && r.Received.Length >= _terminalEnd);
-                Check(consumed && StreamCompleted() && !OverCap(), "stored a recording that did not complete or that nobody read through its terminal event");
+                // Only the pump wakes readers; between its operations, a read waiting with data or the end there was lost.
+                for (int i = 0; i < _readers.Length; i++)
+                {
+                    if (_scheduler.IsWaiting(i, out var wake) && !wake.IsCompleted)
+                    {
+                        Check(_readers[i].Received.Length == _delivered.Length && !_fanout.HasEnded, $"reader {i} waits although data or the end is there (a lost wake-up)");
+                    }
+                }
             }
         }
 
-        public void CheckFinal(List<int> schedule)
+        public void CheckFinal()
         {
             Check(_ended, "the run ended with the pump still reading");
-            Check(_readers.All(r => r.Stream is null || r.Disposed), "the run ended with a reader still attached");
+            Check(_readers.All(r => r.Stream is null || r.DisposeStarted), "the run ended with a reader still attached");
+            Check(_readers.All(r => !r.Reading), "the run ended with a read that never completed");
             Check(_completedDecisions + _failedDecisions == 1, "the recording's fate was never decided");
             Check(_joinClosed == 1, "joining was never closed");
             Check(_table.Count == 0, "the flight table is not empty once every caller is done");
             Check(_pool.Outstanding == 0, $"{_pool.Outstanding} pooled buffers never returned");
             Check(_fanout.TryAttach() is null, "a reader could attach after the run ended");
-            bool anyConsumedTerminal = _readers.Any(r => _terminalEnd >= 0 && r.Received.Length >= _terminalEnd);
-            if (StreamCompleted() && !OverCap() && anyConsumedTerminal)
+            bool anyReadTerminal = _readers.Any(r => _terminalEnd >= 0 && r.Received.Length >= _terminalEnd);
+            if (_completedDecisions == 1)
             {
-                Check(_completedDecisions == 1, "a complete recording some reader consumed was not stored");
+                Check(anyReadTerminal && StreamCompleted() && !OverCap(), "stored a recording that did not complete or that nobody read through its terminal event");
+            }
+
+            if (StreamCompleted() && !OverCap() && _readers.Any(r => r.ReadTerminalBeforeLeaving))
+            {
+                Check(_completedDecisions == 1, "a complete recording a reader read to its end before leaving was not stored");
             }
         }
 
@@ -359,7 +509,7 @@ internal sealed class FanoutExplorer(FanoutScenario scenario)
         {
             if (!condition)
             {
-                throw new InvalidOperationException($"{_scenario.Name}: {invariant}. Schedule: {string.Join(", ", _trace)}");
+                throw new InvalidOperationException($"{_scenario.Name}: {invariant}. Schedule: {Trace}");
             }
         }
 
