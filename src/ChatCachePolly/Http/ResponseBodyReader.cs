@@ -70,30 +70,35 @@ internal static class ResponseBodyReader
         // One byte more than declared, so a body of exactly the declared length reaches end of stream without a grow-and-copy.
         byte[] buffer = ArrayPool<byte>.Shared.Rent(declared is long length ? (int)Math.Min(length + 1, maxBytes + 1L) : Math.Min(DefaultInitialSize, maxBytes + 1));
         int total = 0;
+        // The cap is exact: reads never go past maxBytes + 1 bytes (one byte over proves the body too large), whatever size the
+        // pool handed out - ArrayPool rounds sizes up to a power of two, so the buffer's length is no bound.
+        long limit = maxBytes + 1L;
         try
         {
             while (true)
             {
-                if (total == buffer.Length)
+                if (total > maxBytes)
                 {
-                    if (total > maxBytes)
-                    {
-                        // Over the cap: give the caller what was read followed by the rest of the (decoded) stream.
-                        var prefix = buffer.AsSpan(0, total).ToArray();
-                        Replace(response, new StreamContent(new PrefixedStream(prefix, stream)), dropContentEncoding: encoding is not null);
-                        return (ResponseBodyStatus.TooLarge, default);
-                    }
+                    // Over the cap: give the caller what was read followed by the rest of the (decoded) stream.
+                    var prefix = buffer.AsSpan(0, total).ToArray();
+                    Replace(response, new StreamContent(new PrefixedStream(prefix, stream)), dropContentEncoding: encoding is not null);
+                    return (ResponseBodyStatus.TooLarge, default);
+                }
 
-                    byte[] larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, maxBytes + 1L));
+                int room = (int)Math.Min(buffer.Length, limit) - total;
+                if (room == 0)
+                {
+                    byte[] larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(buffer.Length * 2L, limit));
                     buffer.AsSpan(0, total).CopyTo(larger);
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = larger;
+                    room = (int)Math.Min(buffer.Length, limit) - total;
                 }
 
                 int read;
                 try
                 {
-                    read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(continueOnCapturedContext);
+                    read = await stream.ReadAsync(buffer.AsMemory(total, room), cancellationToken).ConfigureAwait(continueOnCapturedContext);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
