@@ -22,6 +22,12 @@ public sealed record ChatCacheControl
     public TimeSpan? MaxAge { get; init; }
 
     /// <summary>
+    /// Gets how much longer an entry must stay fresh to answer the request, if set: <c>min-fresh=N</c>. An entry that will not
+    /// stay fresh that long is not served by any path (stale-while-revalidate, <c>max-stale</c>, stale-if-error included).
+    /// </summary>
+    public TimeSpan? MinFresh { get; init; }
+
+    /// <summary>
     /// Gets how far past its freshness an entry may be and still answer the request without going upstream: <c>max-stale=N</c>.
     /// <see cref="TimeSpan.MaxValue"/> accepts any stale entry still kept (<c>max-stale</c> with no value).
     /// </summary>

@@ -6,9 +6,22 @@ namespace ChatCachePolly.Strategy;
 /// The request's cache directives: the standard <c>Cache-Control</c> request header (RFC 9111 §5.2.1) merged with
 /// <see cref="ChatCacheControl"/> from <see cref="HttpRequestMessage.Options"/>.
 /// </summary>
-internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, TimeSpan? MaxAge, bool OnlyIfCached, TimeSpan? MaxStale = null, TimeSpan? StaleIfError = null)
+/// <remarks>
+/// <para>How the directives combine (RFC 9111 §5.2.1), on every path that answers from an entry - a fresh hit, <c>max-stale</c>,
+/// stale-while-revalidate, stale-if-error and a follower reading what was stored meanwhile:</para>
+/// <list type="bullet">
+/// <item><c>max-age=N</c> bounds the entry's age: an entry older than N seconds is never served, fresh or stale.</item>
+/// <item><c>min-fresh=N</c> asks for an entry that stays fresh at least N more seconds: a stale entry is never served.</item>
+/// <item><c>max-stale[=N]</c> lets a stale entry (up to N seconds past its freshness) answer without going upstream, within the
+/// two bounds above: with <c>max-age</c> it relaxes freshness, not age.</item>
+/// </list>
+/// </remarks>
+internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, TimeSpan? MaxAge, bool OnlyIfCached, TimeSpan? MaxStale = null, TimeSpan? StaleIfError = null, TimeSpan? MinFresh = null)
 {
-    public bool AcceptsAge(TimeSpan age) => MaxAge is not TimeSpan max || age <= max;
+    /// <summary>Gets whether <paramref name="entry"/> may answer this request at <paramref name="now"/> by any path (<c>max-age</c>, <c>min-fresh</c>).</summary>
+    public bool Allows(Storage.CacheEntry entry, DateTimeOffset now) =>
+        (MaxAge is not TimeSpan max || entry.Age(now) <= max)
+        && (MinFresh is not TimeSpan minFresh || entry.FreshUntil - now >= minFresh);
 
     /// <summary>Gets whether an entry this far past its freshness may answer without going upstream (<c>max-stale</c>).</summary>
     public bool AcceptsStaleness(TimeSpan staleness) => MaxStale is TimeSpan max && staleness <= max;
@@ -28,6 +41,7 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
         TimeSpan? maxAge = control?.MaxAge;
         TimeSpan? maxStale = control?.MaxStale;
         TimeSpan? staleIfError = control?.StaleIfError;
+        TimeSpan? minFresh = control?.MinFresh;
 
         if (hasHeader)
         {
@@ -53,6 +67,11 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
                     {
                         maxAge = Stricter(maxAge, seconds);
                     }
+                    else if (directive.StartsWith("min-fresh=", StringComparison.OrdinalIgnoreCase)
+                        && TryParseSeconds(directive["min-fresh=".Length..], out var fresh))
+                    {
+                        minFresh = minFresh is TimeSpan existing && existing > fresh ? existing : fresh; // the larger one is stricter
+                    }
                     else if (directive.Equals("max-stale", StringComparison.OrdinalIgnoreCase))
                     {
                         maxStale = Stricter(maxStale, TimeSpan.MaxValue);
@@ -71,7 +90,7 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
             }
         }
 
-        return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached, maxStale, staleIfError);
+        return new CacheDirectives(noCache, noStore, maxAge, onlyIfCached, maxStale, staleIfError, minFresh);
     }
 
     /// <summary>When the header and <see cref="ChatCacheControl"/> both set a limit, the smaller one (the stricter) wins.</summary>

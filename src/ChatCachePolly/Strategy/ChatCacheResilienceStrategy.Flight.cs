@@ -87,7 +87,7 @@ internal sealed partial class ChatCacheResilienceStrategy
             flight.Retire();
             var at = _timeProvider.GetUtcNow();
             var stored = await LookupAsync(identity.Key, context, at).ConfigureAwait(capture);
-            return stored is not null && stored.IsFresh(at) && directives.AcceptsAge(stored.Age(at))
+            return stored is not null && stored.IsFresh(at) && directives.Allows(stored, at)
                 ? await ServeAsync(stored, request, context, at, stale: null).ConfigureAwait(capture)
                 : null;
         }
@@ -112,7 +112,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         // flight - unless a leader elected before this follower woke up has already stored the answer.
         var now = _timeProvider.GetUtcNow();
         var storedMeanwhile = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
-        if (storedMeanwhile is not null && storedMeanwhile.IsFresh(now) && directives.AcceptsAge(storedMeanwhile.Age(now))
+        if (storedMeanwhile is not null && storedMeanwhile.IsFresh(now) && directives.Allows(storedMeanwhile, now)
             && (cached is null || storedMeanwhile.StoredAt != cached.StoredAt))
         {
             return await ServeAsync(storedMeanwhile, request, context, now, stale: null).ConfigureAwait(capture);

@@ -11,6 +11,11 @@ namespace ChatCachePolly.Strategy;
 internal sealed partial class ChatCacheResilienceStrategy
 {
     /// <summary>Stale-if-error: a failed final outcome is answered with an expired entry still inside the window.</summary>
+    /// <remarks>
+    /// <paramref name="cached"/> was looked up before the upstream call; it is looked up again now, so an entry removed or
+    /// cleared meanwhile (an invalidation during the call) is never served. Only on this failure path: a successful call costs
+    /// nothing more.
+    /// </remarks>
     private async ValueTask<Outcome<HttpResponseMessage>> StaleIfErrorAsync(
         Outcome<HttpResponseMessage> outcome, CacheEntry? cached, HttpRequestMessage request, ResilienceContext context, CacheDirectives directives)
     {
@@ -26,8 +31,14 @@ internal sealed partial class ChatCacheResilienceStrategy
             return outcome;
         }
 
+        var current = await LookupAsync(cached.Key, context, now).ConfigureAwait(context.ContinueOnCapturedContext);
+        if (current is null || current.IsFresh(now) || now - current.FreshUntil > window || !directives.Allows(current, now))
+        {
+            return outcome;
+        }
+
         outcome.Result?.Dispose();
-        return await ServeAsync(cached, request, context, now, stale: "stale-if-error").ConfigureAwait(context.ContinueOnCapturedContext);
+        return await ServeAsync(current, request, context, now, stale: "stale-if-error").ConfigureAwait(context.ContinueOnCapturedContext);
     }
 
     /// <summary>A failure the provider caused (not the caller's own cancellation): 5xx, 429, 408, or an exception.</summary>

@@ -135,34 +135,29 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
                 _events.Metrics.Lookup(_events.Client, endpoint, _timeProvider.GetElapsedTime(lookupStarted));
             }
 
-            if (cached is not null)
+            if (cached is not null && directives.Allows(cached, now))
             {
                 if (cached.IsFresh(now))
                 {
-                    if (directives.AcceptsAge(cached.Age(now)))
-                    {
-                        _identifier.RememberAlias(identity);
-                        return await ServeAsync(cached, request, context, now, stale: null).ConfigureAwait(capture);
-                    }
+                    _identifier.RememberAlias(identity);
+                    return await ServeAsync(cached, request, context, now, stale: null).ConfigureAwait(capture);
                 }
-                else
+
+                var staleness = now - cached.FreshUntil;
+                if (directives.AcceptsStaleness(staleness))
                 {
-                    var staleness = now - cached.FreshUntil;
-                    if (directives.AcceptsStaleness(staleness))
+                    return await ServeAsync(cached, request, context, now, stale: "max-stale").ConfigureAwait(capture);
+                }
+
+                if (staleness < _staleWhileRevalidate)
+                {
+                    // only-if-cached promises no network; no-store forbids storing what the refresh would fetch.
+                    if (!directives.OnlyIfCached && !directives.NoStore)
                     {
-                        return await ServeAsync(cached, request, context, now, stale: "max-stale").ConfigureAwait(capture);
+                        StartRevalidation(callback, state, request, identity, context);
                     }
 
-                    if (staleness < _staleWhileRevalidate)
-                    {
-                        // only-if-cached promises no network; no-store forbids storing what the refresh would fetch.
-                        if (!directives.OnlyIfCached && !directives.NoStore)
-                        {
-                            StartRevalidation(callback, state, request, identity, context);
-                        }
-
-                        return await ServeAsync(cached, request, context, now, stale: "stale-while-revalidate").ConfigureAwait(capture);
-                    }
+                    return await ServeAsync(cached, request, context, now, stale: "stale-while-revalidate").ConfigureAwait(capture);
                 }
             }
 
