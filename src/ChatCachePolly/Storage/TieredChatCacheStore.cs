@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using ChatCachePolly.Keys;
 
 namespace ChatCachePolly.Storage;
@@ -11,9 +12,19 @@ namespace ChatCachePolly.Storage;
 /// tier of other instances (their copies live until they expire or are evicted). With sliding expiration a hit served from
 /// memory extends the memory copy only; the shared copy is extended when it is read from the shared store. A memory copy that
 /// is no longer fresh (kept for the stale window) is only returned when the shared store has nothing fresher.
+/// <para>Invariant: once <see cref="RemoveAsync"/> or <see cref="ClearAsync"/> has returned, the memory tier holds no entry a
+/// lookup read from the shared store before it. A lookup that races an invalidation could otherwise copy the entry it just
+/// read back into memory after the invalidation emptied it. So an invalidation (1) removes from the shared store, (2) bumps
+/// <c>_invalidations</c>, (3) removes from memory; and a lookup reads the counter before its shared read and again after its copy
+/// into memory, undoing the copy (and answering a miss) when it moved. Either the lookup's shared read came after (1) and found
+/// nothing, or its counter read came before (2): then its copy either came before (3), which removes it, or after, and the
+/// second counter read, after (2), sees the change. The undo may drop a newer entry stored meanwhile: a later miss, never a
+/// wrong answer. <c>TieredInvalidationExplorerTests</c> checks every interleaving.</para>
 /// </remarks>
 internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheStore distributed, TimeProvider timeProvider) : IChatCacheStore
 {
+    private long _invalidations;
+
     /// <summary>Gets the memory tier (a <see cref="MemoryChatCacheStore"/> outside tests).</summary>
     public IChatCacheStore Memory { get; } = memory;
 
@@ -30,13 +41,25 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
             return local;
         }
 
+        long invalidations = Volatile.Read(ref _invalidations);
         var shared = await Distributed.GetAsync(key, cancellationToken).ConfigureAwait(false);
         if (shared is null || (local is not null && shared.FreshUntil <= local.FreshUntil))
         {
             return local; // nothing newer in the shared store: the stale local copy (or nothing)
         }
 
+        if (Volatile.Read(ref _invalidations) != invalidations)
+        {
+            return null; // invalidated while the shared store answered: what it answered may be gone
+        }
+
         await Memory.SetAsync(key, shared, cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _invalidations) != invalidations)
+        {
+            await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
         return shared;
     }
 
@@ -51,16 +74,41 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
         return inMemory == StoreWriteResult.Stored ? StoreWriteResult.Stored : shared;
     }
 
+    /// <remarks>The shared store first, then memory: see the invariant in the type's remarks. Memory is emptied even when the shared store throws.</remarks>
     public async ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
+        bool shared = false;
+        ExceptionDispatchInfo? failure = null;
+        try
+        {
+            shared = await Distributed.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ExceptionDispatchInfo.Capture(ex);
+        }
+
+        Interlocked.Increment(ref _invalidations);
         bool inMemory = await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
-        bool shared = await Distributed.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+        failure?.Throw();
         return inMemory || shared;
     }
 
+    /// <remarks>The shared store first, then memory: see the invariant in the type's remarks. Memory is emptied even when the shared store throws.</remarks>
     public async ValueTask ClearAsync(CancellationToken cancellationToken)
     {
+        ExceptionDispatchInfo? failure = null;
+        try
+        {
+            await Distributed.ClearAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ExceptionDispatchInfo.Capture(ex);
+        }
+
+        Interlocked.Increment(ref _invalidations);
         await Memory.ClearAsync(cancellationToken).ConfigureAwait(false);
-        await Distributed.ClearAsync(cancellationToken).ConfigureAwait(false);
+        failure?.Throw();
     }
 }
