@@ -42,20 +42,9 @@ internal static class ResponseBodyReader
         HttpResponseMessage response, int maxBytes, bool continueOnCapturedContext, CancellationToken cancellationToken, int spareBytes = 0)
     {
         var original = response.Content;
-        var encodings = original.Headers.ContentEncoding;
-        string? encoding = null;
-        if (encodings.Count > 1)
+        if (!TryGetDecodableEncoding(original, out string? encoding))
         {
             return (ResponseBodyStatus.UnsupportedEncoding, default);
-        }
-
-        foreach (var value in encodings)
-        {
-            encoding = value;
-            if (!IsSupported(encoding))
-            {
-                return (ResponseBodyStatus.UnsupportedEncoding, default);
-            }
         }
 
         long? declared = encoding is null ? original.Headers.ContentLength : null;
@@ -128,19 +117,42 @@ internal static class ResponseBodyReader
         }
     }
 
-    private static bool IsSupported(string encoding) =>
+    /// <summary>Gets whether the cache can decode <paramref name="encoding"/> (<c>gzip</c>, <c>deflate</c>, <c>br</c>, <c>identity</c>).</summary>
+    public static bool IsSupported(string encoding) =>
         encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase)
         || encoding.Equals("deflate", StringComparison.OrdinalIgnoreCase)
         || encoding.Equals("br", StringComparison.OrdinalIgnoreCase)
         || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase);
 
-    private static Stream Decode(Stream raw, string encoding) => encoding.ToUpperInvariant() switch
+    /// <summary>A stream that decodes <paramref name="raw"/> as it is read (<paramref name="encoding"/> must be supported).</summary>
+    public static Stream Decode(Stream raw, string encoding) => encoding.ToUpperInvariant() switch
     {
         "GZIP" => new GZipStream(raw, CompressionMode.Decompress),
         "DEFLATE" => new ZLibStream(raw, CompressionMode.Decompress),
         "BR" => new BrotliStream(raw, CompressionMode.Decompress),
         _ => raw,
     };
+
+    /// <summary>
+    /// Reads the body's content coding: <see langword="true"/> with <paramref name="encoding"/> null (none) or the one coding the
+    /// cache decodes; <see langword="false"/> for several codings or one it cannot decode.
+    /// </summary>
+    public static bool TryGetDecodableEncoding(HttpContent content, out string? encoding)
+    {
+        encoding = null;
+        var encodings = content.Headers.ContentEncoding;
+        if (encodings.Count > 1)
+        {
+            return false;
+        }
+
+        foreach (var value in encodings)
+        {
+            encoding = value;
+        }
+
+        return encoding is null || IsSupported(encoding);
+    }
 
     /// <summary>Gets whether a response body is a server-sent event stream.</summary>
     public static bool IsEventStream(HttpContent content) =>

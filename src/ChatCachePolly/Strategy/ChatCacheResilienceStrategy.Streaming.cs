@@ -29,6 +29,14 @@ internal sealed partial class ChatCacheResilienceStrategy
             return (outcome, FlightResult.Release("not-event-stream"), false);
         }
 
+        if (!ResponseBodyReader.TryGetDecodableEncoding(response.Content, out string? encoding))
+        {
+            // A coding the cache cannot decode: the caller gets the response untouched, followers ask for themselves.
+            Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "unsupported-encoding"));
+            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            return (outcome, FlightResult.Release("unsupported-encoding"), false);
+        }
+
         Stream upstream;
         try
         {
@@ -41,7 +49,14 @@ internal sealed partial class ChatCacheResilienceStrategy
             return (Outcome.FromException<HttpResponseMessage>(ex), ShareException(ex, context), false);
         }
 
-        var template = new StreamResponseTemplate(response);
+        // A compressed stream (a proxy, or a handler without automatic decompression) is decoded by the pump: the recorder
+        // judges events, and the leader and every follower read the same decoded bytes without the coding.
+        if (encoding is not null)
+        {
+            upstream = ResponseBodyReader.Decode(upstream, encoding);
+        }
+
+        var template = new StreamResponseTemplate(response, decoded: encoding is not null);
         var pending = new PendingStream(this, identity, request, response, template, started, context.OperationKey, directives.NoStore);
         var fanout = new StreamFanout(
             upstream,
@@ -53,7 +68,7 @@ internal sealed partial class ChatCacheResilienceStrategy
             flight.Retire);
         pending.Fanout = fanout;
         var reader = fanout.TryAttach(faithful: true)!;
-        ResponseBodyReader.ReplaceContent(response, new StreamContent(reader), dropContentEncoding: false);
+        response.Content = template.CreateContent(reader); // the upstream content's stream is the pump's (it disposes it)
         Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint));
         flight.Publish(new SharedStream(fanout, template));
         fanout.Start();

@@ -4,10 +4,16 @@ using ChatCachePolly.Http;
 namespace ChatCachePolly.Streaming;
 
 /// <summary>
-/// What every reader of a live streamed miss gets besides the bytes: the status, the media type and the kept headers (the
-/// same allow-list as hits), captured once from the leader's upstream response.
+/// What every reader of a live streamed miss gets besides the bytes: the status, the content headers and the kept headers (the
+/// same allow-list as hits), captured once from the leader's upstream response. The leader's own content is made here too, so
+/// the leader and every follower see the same content headers over the same bytes.
 /// </summary>
-internal sealed class StreamResponseTemplate(HttpResponseMessage upstream)
+/// <param name="upstream">The leader's upstream response.</param>
+/// <param name="decoded">
+/// Whether the pump decodes the body (it came with a content coding): the readers then get the decoded bytes, and no
+/// <c>Content-Encoding</c>.
+/// </param>
+internal sealed class StreamResponseTemplate(HttpResponseMessage upstream, bool decoded = false)
 {
     public HttpStatusCode StatusCode { get; } = upstream.StatusCode;
 
@@ -15,15 +21,25 @@ internal sealed class StreamResponseTemplate(HttpResponseMessage upstream)
 
     public KeyValuePair<string, string>[] Headers { get; } = ResponseHeaderPolicy.Capture(upstream);
 
+    /// <summary>Gets the content headers every reader's content carries: the upstream's, less those the readers' bytes no longer match.</summary>
+    public KeyValuePair<string, string>[] ContentHeaders { get; } = CaptureContentHeaders(upstream.Content, decoded);
+
+    /// <summary>A reader's content over its own reader of the shared stream.</summary>
+    public HttpContent CreateContent(Stream reader)
+    {
+        var content = new StreamContent(reader);
+        foreach (var header in ContentHeaders)
+        {
+            content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        return content;
+    }
+
     /// <summary>A collapsed follower's own response over its own reader of the shared stream.</summary>
     public HttpResponseMessage CreateResponse(HttpRequestMessage request, Stream reader, string cacheStatus)
     {
-        var content = new StreamContent(reader);
-        if (ContentType is not null)
-        {
-            content.Headers.TryAddWithoutValidation("Content-Type", ContentType);
-        }
-
+        var content = CreateContent(reader);
         var response = new HttpResponseMessage(StatusCode) { Content = content, RequestMessage = request };
         foreach (var header in Headers)
         {
@@ -32,6 +48,27 @@ internal sealed class StreamResponseTemplate(HttpResponseMessage upstream)
 
         response.Headers.TryAddWithoutValidation(CacheStatus.HeaderName, cacheStatus);
         return response;
+    }
+
+    private static KeyValuePair<string, string>[] CaptureContentHeaders(HttpContent content, bool decoded)
+    {
+        var headers = new List<KeyValuePair<string, string>>();
+        foreach (var header in content.Headers.NonValidated)
+        {
+            // The length is never known for a live stream; a decoded stream no longer has the upstream's coding.
+            if (header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
+                || (decoded && header.Key.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+
+            foreach (var value in header.Value)
+            {
+                headers.Add(new(header.Key, value));
+            }
+        }
+
+        return [.. headers];
     }
 }
 

@@ -276,7 +276,7 @@ public sealed class FaultMatrixTests
         yield return new("stream-reset", (_, _, _) => Ok(Streamed("text/event-stream", [.. Events(ChatSse).Take(3).Select(Step.Data), Step.Fail(new IOException("Connection reset by peer"))])), Stream: true, ExpectStored: false);
         yield return new("stream-500", (_, _, _) => Ok(Json(Error500, HttpStatusCode.InternalServerError)), Stream: true, ExpectStored: false);
         yield return new("stream-json-instead-of-sse", (_, _, _) => Ok(Json(ChatJson)), Stream: true, ExpectStored: false);
-        yield return new("stream-gzip", (_, _, _) => Ok(Compressed(ChatSse, "gzip", "text/event-stream")), Stream: true, ExpectStored: false);
+        yield return new("stream-gzip", (_, _, _) => Ok(Compressed(ChatSse, "gzip", "text/event-stream")), Stream: true, ExpectStored: true);
     }
 
     private static readonly ResiliencePropertyKey<bool> FirstAttempt = new("hardening.first-attempt");

@@ -32,6 +32,8 @@ internal sealed class ChannelStream : Stream
 
     public void Write(string text) => _chunks.Writer.TryWrite(Encoding.UTF8.GetBytes(text));
 
+    public void Write(byte[] bytes) => _chunks.Writer.TryWrite(bytes);
+
     public void End() => _chunks.Writer.TryComplete();
 
     public void Fail(Exception error) => _chunks.Writer.TryComplete(error);
