@@ -22,6 +22,12 @@ internal sealed class FanoutReader : Stream
         Faithful = faithful;
     }
 
+    /// <summary>
+    /// Points this detached reader at no chunk, so that it holds none of the stream (the pump, under the fan-out's lock, after
+    /// setting <see cref="Failure"/>); a read in progress then throws the failure instead of advancing.
+    /// </summary>
+    internal void ReleaseChunks() => Volatile.Write(ref _chunk, StreamChunk.Detached);
+
     /// <summary>Gets whether this reader sees the upstream's own ending (the caller that started the stream).</summary>
     internal bool Faithful { get; }
 
@@ -71,7 +77,7 @@ internal sealed class FanoutReader : Stream
     {
         while (true)
         {
-            await _owner.WaitForDataAsync(this, _chunk, cancellationToken).ConfigureAwait(false);
+            await _owner.WaitForDataAsync(this, Volatile.Read(ref _chunk), cancellationToken).ConfigureAwait(false);
             _owner.Point("read:woken");
             if (TryReadNow(buffer.Span, out int read))
             {
@@ -93,13 +99,14 @@ internal sealed class FanoutReader : Stream
                 ExceptionDispatchInfo.Throw(failure);
             }
 
-            var data = _chunk.Data;
+            var chunk = Volatile.Read(ref _chunk);
+            var data = chunk.Data;
             if (_offset < data.Length)
             {
                 read = Math.Min(buffer.Length, data.Length - _offset);
                 data.AsSpan(_offset, read).CopyTo(buffer);
                 _offset += read;
-                long position = _chunk.End - data.Length + _offset;
+                long position = chunk.End - data.Length + _offset;
                 Interlocked.Exchange(ref _position, position);
                 _owner.Point("read:copied");
                 _owner.Advanced();
@@ -113,10 +120,14 @@ internal sealed class FanoutReader : Stream
                 return true;
             }
 
-            if (_chunk.Next is { } next)
+            if (chunk.Next is { } next)
             {
-                _chunk = next;
-                _offset = 0;
+                // Lost only to the pump detaching this reader (it then set the failure first): the loop throws it.
+                if (Interlocked.CompareExchange(ref _chunk, next, chunk) == chunk)
+                {
+                    _offset = 0;
+                }
+
                 continue;
             }
 
@@ -129,7 +140,7 @@ internal sealed class FanoutReader : Stream
             _owner.Point("read:at-end");
 
             // At the end of everything the upstream sent (HasEnded is set after the last chunk was linked).
-            if (_chunk.Next is not null)
+            if (chunk.Next is not null)
             {
                 continue;
             }

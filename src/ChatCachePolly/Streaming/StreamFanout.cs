@@ -44,7 +44,9 @@ internal sealed class StreamFanout
     // detach (and cancel it) at any moment, including just after the pump ended - disposing it would race with that.
     private readonly CancellationTokenSource _abandon = new();
     private readonly List<FanoutReader> _readers = [];
-    private readonly StreamChunk _head = new([], 0);
+    // The first chunk, for readers that attach; released once joining closes, so that chunks every reader has passed can be
+    // collected (memory is then bounded by the cap plus the lag window, whatever the stream's length).
+    private StreamChunk? _head = new([], 0);
     private StreamChunk _tail;
     private long _length;
     private bool _joinable = true;
@@ -90,7 +92,7 @@ internal sealed class StreamFanout
         _onFailed = onFailed;
         _onJoinClosed = onJoinClosed;
         _pool = pool ?? ArrayPool<byte>.Shared;
-        _tail = _head;
+        _tail = _head!;
     }
 
     /// <summary>Gets or sets the test seam that interleaves this fan-out's steps (<see langword="null"/> in production).</summary>
@@ -158,7 +160,7 @@ internal sealed class StreamFanout
                 return null;
             }
 
-            var reader = new FanoutReader(this, _head, faithful);
+            var reader = new FanoutReader(this, _head!, faithful);
             _readers.Add(reader);
             _attachedEver++;
             return reader;
@@ -213,6 +215,11 @@ internal sealed class StreamFanout
     {
         lock (_gate)
         {
+            if (reader.Failure is { } detached)
+            {
+                return detached;
+            }
+
             if (_endError is not null)
             {
                 return _endError;
@@ -371,9 +378,10 @@ internal sealed class StreamFanout
 
         var reason = _recorder.FailureReason;
         bool completed = _recorder.State == RecordingState.Completed;
-        // A stream that did not complete is broken for followers, unless the cache stopped judging it (over the cap) or it ended
-        // with a legitimate terminal event that is merely not stored (a truncated answer).
-        bool broken = !completed && reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception;
+        // A stream that did not complete is broken for followers, unless it ended with a legitimate terminal event that is merely
+        // not stored (a truncated answer, or a stream longer than the cap that the recorder saw end cleanly).
+        bool broken = !completed && (reason is ChatCacheNotStoredReason.IncompleteBody or ChatCacheNotStoredReason.ErrorPayload or ChatCacheNotStoredReason.Exception
+            || (reason == ChatCacheNotStoredReason.ResponseTooLarge && !_recorder.EndedCleanlyPastCap));
         _recorder.Dispose();
 
         Point("end:recorded");
@@ -470,6 +478,7 @@ internal sealed class StreamFanout
                 if (fastest - reader.Consumed > _maxLag)
                 {
                     reader.Failure = new IOException($"This reader fell more than {_maxLag} bytes behind the other readers of the same upstream stream and was detached; the others go on. Read collapsed streams promptly, or dispose them.");
+                    reader.ReleaseChunks(); // after the failure: a reader that never reads again holds none of the stream
                     _readers.RemoveAt(i); // woken below with the others; its next read throws
                 }
             }
@@ -511,6 +520,7 @@ internal sealed class StreamFanout
     private bool CloseJoiningLocked()
     {
         _joinable = false;
+        _head = null;
         if (_joinClosedReported)
         {
             return false;
@@ -543,6 +553,9 @@ internal sealed class StreamFanout
 /// <summary>One chunk of a fanned-out stream; chunks form a list that readers walk at their own pace.</summary>
 internal sealed class StreamChunk(byte[] data, long end)
 {
+    /// <summary>Where a detached reader points instead of the stream (it holds no chunk, and its next read throws).</summary>
+    public static readonly StreamChunk Detached = new([], 0);
+
     private StreamChunk? _next;
 
     public byte[] Data { get; } = data;

@@ -26,6 +26,10 @@ internal enum RecordingState
 /// cap fail the recording; a failed recording never becomes an entry.
 /// </summary>
 /// <remarks>
+/// <para>Past the cap the recording fails (nothing is stored), but the recorder goes on judging the stream's ending, holding
+/// only the event in progress: collapsed followers of a stream longer than the cap must still learn whether it completed
+/// (<see cref="EndedCleanlyPastCap"/>), so they get the whole stream or an exception, never a clean end of a half answer. An
+/// event that alone outgrows the cap stops the judging (the ending is then unknown, and followers get an exception).</para>
 /// Not thread-safe, on purpose: one owner (the stream's pump) appends, takes the recording and disposes it, so its pooled
 /// buffer has exactly one owner and is returned exactly once. Readers of the stream never touch the recorder.
 /// </remarks>
@@ -46,6 +50,7 @@ internal sealed class StreamRecorder : IDisposable
     private int _eventStart;
     private int _scanned;
     private PayloadFacts _facts;
+    private bool _judgingPastCap;
 
     /// <param name="endpoint">The endpoint whose terminal events end the recording.</param>
     /// <param name="maxBytes">The most bytes recorded; a longer stream fails the recording.</param>
@@ -69,9 +74,21 @@ internal sealed class StreamRecorder : IDisposable
     /// <summary>Gets why the recording failed, when it did.</summary>
     public ChatCacheNotStoredReason FailureReason { get; private set; }
 
+    /// <summary>
+    /// Gets whether a stream that outgrew the cap went on to end with a legitimate terminal event (<c>[DONE]</c>,
+    /// <c>response.completed</c>, or a truncation the API reports as an ending), judged after the recording stopped.
+    /// </summary>
+    public bool EndedCleanlyPastCap { get; private set; }
+
     /// <summary>Records bytes the caller just read.</summary>
     public RecordingState Append(ReadOnlySpan<byte> bytes)
     {
+        if (_judgingPastCap)
+        {
+            JudgePastCap(bytes);
+            return State;
+        }
+
         if (State != RecordingState.Recording || bytes.IsEmpty)
         {
             return State;
@@ -79,14 +96,27 @@ internal sealed class StreamRecorder : IDisposable
 
         if (_length + bytes.Length > _maxBytes)
         {
-            return Fail(ChatCacheNotStoredReason.ResponseTooLarge);
+            // Too long to store; keep judging how it ends, holding only the event in progress.
+            State = RecordingState.Failed;
+            FailureReason = ChatCacheNotStoredReason.ResponseTooLarge;
+            _judgingPastCap = true;
+            _eventEnds.Clear();
+            _eventTimes.Clear();
+            JudgePastCap(bytes);
+            return State;
         }
 
         EnsureCapacity(_length + bytes.Length);
         bytes.CopyTo(_buffer.AsSpan(_length));
         _length += bytes.Length;
+        ScanEvents();
+        return State;
+    }
 
-        while (State == RecordingState.Recording && _scanned < _length)
+    /// <summary>Evaluates every event that ended in the bytes appended so far.</summary>
+    private void ScanEvents()
+    {
+        while ((State == RecordingState.Recording || _judgingPastCap) && _scanned < _length)
         {
             int end = _scanner.FindEventEnd(_buffer.AsSpan(_scanned, _length - _scanned));
             if (end < 0)
@@ -99,8 +129,41 @@ internal sealed class StreamRecorder : IDisposable
             OnEvent(_eventStart, _scanned);
             _eventStart = _scanned;
         }
+    }
 
-        return State;
+    /// <summary>Past the cap: keeps only the event in progress at the front of the buffer, appends as much as fits, judges.</summary>
+    private void JudgePastCap(ReadOnlySpan<byte> bytes)
+    {
+        while (_judgingPastCap && !bytes.IsEmpty)
+        {
+            if (_eventStart > 0)
+            {
+                _buffer.AsSpan(_eventStart, _length - _eventStart).CopyTo(_buffer);
+                _length -= _eventStart;
+                _scanned -= _eventStart;
+                _eventStart = 0;
+            }
+
+            int room = _maxBytes - _length;
+            if (room <= 0)
+            {
+                StopJudging(); // one event alone outgrew the cap: its ending stays unknown
+                return;
+            }
+
+            int n = Math.Min(room, bytes.Length);
+            EnsureCapacity(_length + n);
+            bytes[..n].CopyTo(_buffer.AsSpan(_length));
+            _length += n;
+            bytes = bytes[n..];
+            ScanEvents();
+        }
+    }
+
+    private void StopJudging()
+    {
+        _judgingPastCap = false;
+        Release();
     }
 
     /// <summary>
@@ -109,6 +172,11 @@ internal sealed class StreamRecorder : IDisposable
     /// </summary>
     public RecordingState Fail(ChatCacheNotStoredReason reason)
     {
+        if (_judgingPastCap)
+        {
+            StopJudging();
+        }
+
         if (State != RecordingState.Failed)
         {
             State = RecordingState.Failed;
@@ -140,48 +208,68 @@ internal sealed class StreamRecorder : IDisposable
 
     private void OnEvent(int start, int end)
     {
-        _eventEnds.Add(end);
-        _eventTimes.Add((int)Math.Min(int.MaxValue, _timeProvider.GetElapsedTime(_started).TotalMilliseconds));
+        if (!_judgingPastCap)
+        {
+            _eventEnds.Add(end);
+            _eventTimes.Add((int)Math.Min(int.MaxValue, _timeProvider.GetElapsedTime(_started).TotalMilliseconds));
+        }
 
         using var slice = new MemoryStream(_buffer!, start, end - start, writable: false);
         foreach (var item in SseParser.Create(slice, static (eventType, data) => new SseEvent(eventType, Classify(data))).Enumerate())
         {
-            Evaluate(item.Data.EventType, item.Data.Payload);
-            if (State != RecordingState.Recording)
+            var (verdict, reason) = Evaluate(item.Data.EventType, item.Data.Payload);
+            if (verdict == RecordingState.Recording)
             {
-                break;
+                continue;
             }
+
+            if (_judgingPastCap)
+            {
+                // A terminal event past the cap: a legitimate ending (a truncation too) or a broken one; either way, decided.
+                EndedCleanlyPastCap = verdict == RecordingState.Completed || reason == ChatCacheNotStoredReason.Truncated;
+                StopJudging();
+            }
+            else if (verdict == RecordingState.Completed)
+            {
+                State = RecordingState.Completed;
+            }
+            else
+            {
+                Fail(reason);
+            }
+
+            break;
         }
     }
 
-    private void Evaluate(string eventType, EventPayload payload)
+    /// <summary>Judges one event: <see cref="RecordingState.Recording"/> to go on, else the ending it makes (and why, when failed).</summary>
+    private (RecordingState Verdict, ChatCacheNotStoredReason Reason) Evaluate(string eventType, EventPayload payload)
     {
         if (payload.Done)
         {
             // [DONE] ends chat completion and completion streams. A stream whose every choice was cut short is like a truncated
             // response: not stored (the strategy may be configured to store truncated answers; it decides with these facts).
-            State = _endpoint == EndpointKind.Responses ? Fail(ChatCacheNotStoredReason.IncompleteBody) : RecordingState.Completed;
-            return;
+            return _endpoint == EndpointKind.Responses
+                ? (RecordingState.Failed, ChatCacheNotStoredReason.IncompleteBody)
+                : (RecordingState.Completed, default);
         }
 
         if (payload.Empty)
         {
-            return; // an event with no data (comments and keep-alives are already dropped by the parser)
+            return (RecordingState.Recording, default); // an event with no data (comments and keep-alives are already dropped by the parser)
         }
 
         if (!payload.Valid)
         {
             // A data payload that is not one complete JSON object - cut off, or an HTML error page from a proxy - means the
             // stream is corrupted, whatever follows it: never stored.
-            Fail(ChatCacheNotStoredReason.IncompleteBody);
-            return;
+            return (RecordingState.Failed, ChatCacheNotStoredReason.IncompleteBody);
         }
 
         var facts = payload.Facts;
         if (facts.Error || eventType == "error" || facts.Type == "error")
         {
-            Fail(ChatCacheNotStoredReason.ErrorPayload);
-            return;
+            return (RecordingState.Failed, ChatCacheNotStoredReason.ErrorPayload);
         }
 
         _facts.Model ??= facts.Model;
@@ -198,14 +286,17 @@ internal sealed class StreamRecorder : IDisposable
             string? type = eventType != "message" ? eventType : facts.Type;
             if (type is "response.failed" or "response.incomplete")
             {
-                Fail(ChatCacheNotStoredReason.Truncated);
+                return (RecordingState.Failed, ChatCacheNotStoredReason.Truncated);
             }
-            else if (type == "response.completed")
+
+            if (type == "response.completed")
             {
                 _facts.Model = facts.Model ?? _facts.Model;
-                State = RecordingState.Completed;
+                return (RecordingState.Completed, default);
             }
         }
+
+        return (RecordingState.Recording, default);
     }
 
     /// <summary>Gets whether every finished choice was cut short (<c>length</c>/<c>content_filter</c>).</summary>

@@ -33,13 +33,14 @@ public sealed class FanoutExplorerTests(ITestOutputHelper output)
         new FanoutScenario("upstream-fails", [Events[0], Events[1]], UpstreamEnding.Error, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("done-then-fails", [Events[0], Done], UpstreamEnding.Error, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("over-the-cap", [Events[0], Done], UpstreamEnding.Clean, System.Text.Encoding.UTF8.GetByteCount(Events[0]) + 1, Followers: 1),
+        new FanoutScenario("over-the-cap-no-done", [Events[0], Events[1]], UpstreamEnding.Clean, System.Text.Encoding.UTF8.GetByteCount(Events[0]) + 1, Followers: 1),
         new FanoutScenario("one-chunk", [Events[0] + Done], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("one-chunk-no-done", [Events[0]], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("one-chunk-fails", [Events[0]], UpstreamEnding.Error, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("two-followers", [Events[0] + Done], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 2),
     }.ToDictionary(s => s.Name);
 
-    private static readonly string[] TwoChunks = ["complete", "ends-before-done", "error-event", "upstream-fails", "done-then-fails", "over-the-cap"];
+    private static readonly string[] TwoChunks = ["complete", "ends-before-done", "error-event", "upstream-fails", "done-then-fails", "over-the-cap", "over-the-cap-no-done"];
 
     /// <summary>Gets the explorations of this run: scenario, preemption bound, whether woken reads may continue at any later point.</summary>
     public static TheoryData<string, int, bool> Explorations
