@@ -14,8 +14,10 @@ namespace ChatCachePolly.Coalescing;
 /// the leader's final failure - each follower its own copy of the error response, or the same exception - so that N collapsed
 /// callers of a failing upstream all finish within one upstream attempt and never queue behind each other; or, when the
 /// leader's answer cannot be shared (too large, undecodable), a release: every follower goes upstream on its own at once.
-/// Only when the leader's own caller cancelled (which says nothing about the upstream) do the followers elect a new leader
-/// among themselves. Each follower's own cancellation ends only its own wait.
+/// <para>The upstream call belongs to the flight, not to the leader's caller (see <see cref="Flight"/>): each caller's own
+/// cancellation ends only its own wait, and the call is cancelled only once every caller waiting for it has gone. So no caller
+/// waits longer than it would without the cache: a follower waits for a call that started before it did, under the
+/// pipeline's timeout as the leader's caller set it off.</para>
 /// </remarks>
 internal sealed class FlightTable
 {
@@ -52,21 +54,77 @@ internal sealed class FlightTable
 }
 
 /// <summary>One request in flight and what its followers get from it.</summary>
+/// <remarks>
+/// Invariants: <c>_callers</c> counts the callers still waiting for the upstream call (the leader's caller, then each follower
+/// that entered); it only reaches 0 once, and then the flight is out of the table and its call is cancelled - unless the call
+/// has already ended (a result was shared), when leaving changes nothing. A follower enters only while the count is above 0,
+/// so nobody ever waits for a call that is being cancelled for want of callers.
+/// </remarks>
 internal sealed class Flight(FlightTable table, ChatCacheKey key)
 {
     private readonly TaskCompletionSource<FlightResult> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Never disposed on purpose: it has no timer, and a caller may leave (and cancel it) at any moment, even after the call ended.
+    private readonly CancellationTokenSource _call = new();
     private int _waiters;
+    private int _callers = 1;
 
     public Task<FlightResult> Result => _result.Task;
+
+    /// <summary>Gets the token of the upstream call: cancelled once every caller waiting for it has gone.</summary>
+    public CancellationToken CallToken => _call.Token;
 
     /// <summary>Gets how many followers have waited on this flight.</summary>
     public int Waiters => Volatile.Read(ref _waiters);
 
-    /// <summary>Waits, as a follower, for what the leader shares; <paramref name="cancellationToken"/> ends only this wait.</summary>
-    public Task<FlightResult> WaitAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits, as a follower, for what the leader shares; <paramref name="cancellationToken"/> ends only this wait. A flight every
+    /// caller has already left answers <see cref="FlightResult.Nothing"/> at once (its call is being cancelled: lead a new one).
+    /// </summary>
+    public async Task<FlightResult> WaitAsync(CancellationToken cancellationToken)
     {
+        if (!TryEnter())
+        {
+            return FlightResult.Nothing;
+        }
+
         Interlocked.Increment(ref _waiters);
-        return _result.Task.WaitAsync(cancellationToken);
+        var waiting = _result.Task.WaitAsync(cancellationToken);
+        using var leaving = cancellationToken.UnsafeRegister(static state => ((Flight)state!).Leave(), this); // runs before the wait ends
+        return await waiting.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The leader's caller waits for the call on <paramref name="cancellationToken"/>: when it cancels, the caller leaves (the
+    /// call goes on while followers wait). Dispose the registration once the leader's caller has its answer.
+    /// </summary>
+    public CancellationTokenRegistration LeaveWhenCancelled(CancellationToken cancellationToken) =>
+        cancellationToken.UnsafeRegister(static state => ((Flight)state!).Leave(), this);
+
+    /// <summary>A caller stopped waiting: the last one out cancels a call still in progress.</summary>
+    internal void Leave()
+    {
+        if (Interlocked.Decrement(ref _callers) == 0 && !_result.Task.IsCompleted)
+        {
+            table.Remove(key, this);
+            _call.Cancel();
+        }
+    }
+
+    private bool TryEnter()
+    {
+        int callers = Volatile.Read(ref _callers);
+        while (callers > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _callers, callers + 1, callers);
+            if (seen == callers)
+            {
+                return true;
+            }
+
+            callers = seen;
+        }
+
+        return false;
     }
 
     /// <summary>Ends the flight: later arrivals no longer join it, and its followers get <paramref name="result"/>.</summary>

@@ -1,8 +1,9 @@
 namespace ChatCachePolly.Http;
 
 /// <summary>
-/// Copies a request so it can be sent again after the caller's own request is gone (background revalidation). The body was
-/// already buffered for keying, so reading it again does not touch the caller's stream.
+/// Copies a request so it can be sent again after the caller's own request is gone (background revalidation, and the upstream
+/// call of a flight, which outlives a leader's caller that cancels). The body was already buffered for keying, so reading it
+/// again does not touch the caller's stream; the options are copied too.
 /// </summary>
 internal static class RequestCopy
 {
@@ -13,6 +14,11 @@ internal static class RequestCopy
             Version = request.Version,
             VersionPolicy = request.VersionPolicy,
         };
+
+        foreach (var option in request.Options)
+        {
+            ((IDictionary<string, object?>)copy.Options)[option.Key] = option.Value;
+        }
 
         foreach (var header in request.Headers.NonValidated)
         {

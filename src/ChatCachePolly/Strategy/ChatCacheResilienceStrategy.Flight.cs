@@ -10,10 +10,122 @@ namespace ChatCachePolly.Strategy;
 internal sealed partial class ChatCacheResilienceStrategy
 {
     /// <summary>
-    /// The leader's miss: calls the rest of the pipeline and always ends the flight - with the entry to share, a live stream,
-    /// its failure, a release or nothing - whatever happens.
+    /// The leader's miss. The upstream call belongs to the flight: it runs on a context of its own (the caller's properties,
+    /// the flight's token), so that when the leader's caller cancels while followers wait, the call goes on for them - it is
+    /// cancelled only once every caller waiting for it has gone - and the leader's caller is answered with its cancellation at
+    /// once. A caller then never waits longer than it would without the cache: followers wait for a call that started before
+    /// they did, bounded by the pipeline's own timeout.
     /// </summary>
     private async ValueTask<Outcome<HttpResponseMessage>> LeadAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state,
+        HttpRequestMessage request,
+        RequestIdentity identity,
+        string forward,
+        CacheDirectives directives,
+        Flight flight)
+    {
+        bool capture = context.ContinueOnCapturedContext;
+        HttpRequestMessage sent;
+        try
+        {
+            // The call may outlive the caller's request (disposed once the caller has its cancellation): it sends a copy.
+            sent = RequestCopy.Create(request);
+        }
+        catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            flight.Complete(FlightResult.Release("error"));
+            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Error).ConfigureAwait(capture);
+        }
+
+        var call = ResilienceContextPool.Shared.Get(context.OperationKey, capture, flight.CallToken);
+        CopyProperties(context, call);
+        call.SetRequestMessage(sent);
+        var work = FlyAndReturnAsync(callback, call, state, request, identity, forward, directives, flight);
+        if (!context.CancellationToken.CanBeCanceled)
+        {
+            return Owned(await work.ConfigureAwait(capture), request);
+        }
+
+        // The wait registers on the token before the leave does, so the leave runs first (registrations run last in, first
+        // out): by the time this caller sees its cancellation, it has left, and a request it sends next never joins this call.
+        var waiting = work.WaitAsync(context.CancellationToken);
+        using (flight.LeaveWhenCancelled(context.CancellationToken))
+        {
+            try
+            {
+                return Owned(await waiting.ConfigureAwait(capture), request);
+            }
+            catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+            {
+                // This caller has gone; the call goes on while followers wait. Its response, when it comes, is nobody's.
+                _ = DisposeWhenDoneAsync(work);
+                return Outcome.FromException<HttpResponseMessage>(new OperationCanceledException(context.CancellationToken));
+            }
+        }
+    }
+
+    private async Task<Outcome<HttpResponseMessage>> FlyAndReturnAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext call,
+        TState state,
+        HttpRequestMessage request,
+        RequestIdentity identity,
+        string forward,
+        CacheDirectives directives,
+        Flight flight)
+    {
+        try
+        {
+            return await FlyAsync(callback, call, state, request, identity, forward, directives, flight).ConfigureAwait(call.ContinueOnCapturedContext);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(call);
+        }
+    }
+
+    /// <summary>The leader's caller takes the response: it answers the caller's own request, not the copy that was sent.</summary>
+    private static Outcome<HttpResponseMessage> Owned(Outcome<HttpResponseMessage> outcome, HttpRequestMessage request)
+    {
+        if (outcome.Result is { } response)
+        {
+            response.RequestMessage = request;
+        }
+
+        return outcome;
+    }
+
+    private static async Task DisposeWhenDoneAsync(Task<Outcome<HttpResponseMessage>> work)
+    {
+        var outcome = await work.ConfigureAwait(false);
+        outcome.Result?.Dispose();
+    }
+
+    /// <summary>
+    /// Gives the flight's context the caller's properties (the request message among them, which the inner pipeline reads), as
+    /// a copy: the two contexts live apart from here on.
+    /// </summary>
+    private static void CopyProperties(ResilienceContext from, ResilienceContext to)
+    {
+        // Polly has no public enumeration of properties; LegacySupport.SetProperties swaps the whole dictionary in and out.
+        var copy = new Dictionary<string, object?>();
+        from.Properties.SetProperties(copy, out var original);
+        from.Properties.SetProperties(original, out _);
+        foreach (var property in original)
+        {
+            copy[property.Key] = property.Value;
+        }
+
+        to.Properties.SetProperties(copy, out _);
+    }
+
+    /// <summary>
+    /// The upstream call on the flight's context: calls the rest of the pipeline and always ends the flight - with the entry to
+    /// share, a live stream, its failure, a release or nothing - whatever happens.
+    /// </summary>
+    private async ValueTask<Outcome<HttpResponseMessage>> FlyAsync<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
         ResilienceContext context,
         TState state,
@@ -108,8 +220,8 @@ internal sealed partial class ChatCacheResilienceStrategy
             return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
         }
 
-        // The leader's own caller cancelled, which says nothing about the upstream: the first follower to get here leads the next
-        // flight - unless a leader elected before this follower woke up has already stored the answer.
+        // Every caller had left the flight (its call was cancelled), or a background refresh gave up: the first follower to get
+        // here leads the next flight - unless a leader elected before this follower woke up has already stored the answer.
         var now = _timeProvider.GetUtcNow();
         var storedMeanwhile = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
         if (storedMeanwhile is not null && storedMeanwhile.IsFresh(now) && directives.Allows(storedMeanwhile, now)

@@ -84,7 +84,7 @@ internal sealed partial class ChatCacheResilienceStrategy
             refreshContext.SetRequestMessage(copy);
             try
             {
-                var outcome = await LeadAsync(callback, refreshContext, state, copy, identity, "stale", default, flight).ConfigureAwait(false);
+                var outcome = await FlyAsync(callback, refreshContext, state, copy, identity, "stale", default, flight).ConfigureAwait(false);
                 if (outcome.Result is { } response)
                 {
                     // A streamed refresh is stored when its stream completes: read it through.

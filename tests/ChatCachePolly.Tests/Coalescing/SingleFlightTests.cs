@@ -64,33 +64,98 @@ public sealed class SingleFlightTests
         Assert.All(responses, r => Assert.Contains("stored", r.CacheStatus()));
     }
 
+    /// <summary>
+    /// The upstream call belongs to the flight: when the leader's caller cancels while followers wait, it gets its cancellation at
+    /// once and the call goes on for the followers (one upstream call for all), so none of them waits for a second call.
+    /// </summary>
     [Fact]
-    public async Task Leader_cancelled_followers_are_still_answered()
+    public async Task Leader_cancelled_followers_are_answered_by_the_same_call()
     {
         using var harness = CacheHarness.Create();
         using var leaderCancel = new CancellationTokenSource();
-        int calls = 0;
+        var release = new TaskCompletionSource();
+        var cancelled = new TaskCompletionSource();
         harness.AsyncResponder = async (_, ct) =>
         {
-            if (Interlocked.Increment(ref calls) == 1)
-            {
-                await Task.Delay(Timeout.Infinite, ct); // the leader's call hangs until the leader gives up
-            }
-
+            using var registration = ct.Register(() => cancelled.TrySetResult());
+            await release.Task;
             return CacheHarness.Json(Fixtures.Response("chat.json"));
         };
 
         var leader = harness.SendAsync(CacheHarness.ChatRequest(), leaderCancel.Token);
-        await WaitUntilAsync(() => Volatile.Read(ref calls) == 1);
+        await WaitUntilAsync(() => harness.UpstreamCalls == 1);
         var followers = Enumerable.Range(0, 5).Select(_ => harness.PostChatAsync()).ToList();
         await harness.WaitForFollowersAsync(5);
 
         await leaderCancel.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader); // at once: the upstream has not answered yet
+        Assert.False(cancelled.Task.IsCompleted);
+        release.SetResult();
         var answered = await Task.WhenAll(followers);
 
         Assert.All(answered, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
-        Assert.Equal(2, harness.UpstreamCalls); // the cancelled leader's, then one new leader for all five
+        Assert.All(answered, r => Assert.Contains("collapsed", r.CacheStatus(), StringComparison.Ordinal));
+        Assert.Equal(1, harness.UpstreamCalls);
+        Assert.Equal(1, ((ChatCachePolly.Storage.MemoryChatCacheStore)harness.Store).Count);
+    }
+
+    /// <summary>The call is cancelled once every caller waiting for it has gone: the leader's caller and each follower.</summary>
+    [Fact]
+    public async Task The_upstream_call_is_cancelled_when_every_caller_has_gone()
+    {
+        using var harness = CacheHarness.Create();
+        using var leaderCancel = new CancellationTokenSource();
+        using var followerCancel = new CancellationTokenSource();
+        var cancelled = new TaskCompletionSource();
+        harness.AsyncResponder = async (_, ct) =>
+        {
+            using var registration = ct.Register(() => cancelled.TrySetResult());
+            if (harness.UpstreamCalls > 1)
+            {
+                return CacheHarness.Json(Fixtures.Response("chat.json"));
+            }
+
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        };
+
+        var leader = harness.SendAsync(CacheHarness.ChatRequest(), leaderCancel.Token);
+        await WaitUntilAsync(() => harness.UpstreamCalls == 1);
+        var follower = harness.SendAsync(CacheHarness.ChatRequest(), followerCancel.Token);
+        await harness.WaitForFollowersAsync(1);
+
+        await leaderCancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader);
+        Assert.False(cancelled.Task.IsCompleted); // the follower still waits for it
+        await followerCancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => follower);
+        await cancelled.Task; // the last caller out cancelled the call
+
+        using var next = await harness.PostChatAsync(); // a new request is not stuck behind the cancelled call
+        Assert.Equal(2, harness.UpstreamCalls);
+        Assert.Empty(harness.Flights.InProgress);
+    }
+
+    /// <summary>A lone leader's cancellation cancels the upstream call, as it would without the cache.</summary>
+    [Fact]
+    public async Task A_lone_leaders_cancellation_cancels_the_upstream_call()
+    {
+        using var harness = CacheHarness.Create();
+        using var leaderCancel = new CancellationTokenSource();
+        var cancelled = new TaskCompletionSource();
+        harness.AsyncResponder = async (_, ct) =>
+        {
+            using var registration = ct.Register(() => cancelled.TrySetResult());
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        };
+
+        var leader = harness.SendAsync(CacheHarness.ChatRequest(), leaderCancel.Token);
+        await WaitUntilAsync(() => harness.UpstreamCalls == 1);
+        await leaderCancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader);
+        await cancelled.Task;
     }
 
     [Fact]
