@@ -37,6 +37,49 @@ internal sealed class SharedFailure
         _bodyLength = body.Count;
     }
 
+    /// <summary>
+    /// Each follower's own exception: rethrowing one instance on several threads at once would mix their stack traces. The
+    /// copy has the same type (what callers catch), message and data the caller can act on (status, timeout, retry-after), with
+    /// the leader's exception as its inner exception. Types not listed here, and subclasses, are shared as they are: a copy of
+    /// another type would change what callers catch.
+    /// </summary>
+    internal static Exception OwnCopy(Exception exception)
+    {
+        var type = exception.GetType();
+        if (type == typeof(HttpRequestException))
+        {
+            var http = (HttpRequestException)exception;
+            return new HttpRequestException(http.HttpRequestError, http.Message, http, http.StatusCode);
+        }
+
+        if (type == typeof(Polly.Timeout.TimeoutRejectedException))
+        {
+            var timeout = (Polly.Timeout.TimeoutRejectedException)exception;
+            return new Polly.Timeout.TimeoutRejectedException(timeout.Message, timeout.Timeout, timeout);
+        }
+
+        if (type == typeof(Polly.CircuitBreaker.BrokenCircuitException))
+        {
+            var broken = (Polly.CircuitBreaker.BrokenCircuitException)exception;
+            return broken.RetryAfter is TimeSpan retryAfter
+                ? new Polly.CircuitBreaker.BrokenCircuitException(broken.Message, retryAfter, broken)
+                : new Polly.CircuitBreaker.BrokenCircuitException(broken.Message, broken);
+        }
+
+        if (type == typeof(TaskCanceledException))
+        {
+            var cancelled = (TaskCanceledException)exception;
+            return new TaskCanceledException(cancelled.Message, cancelled, cancelled.CancellationToken);
+        }
+
+        if (type == typeof(IOException))
+        {
+            return new IOException(exception.Message, exception);
+        }
+
+        return exception;
+    }
+
     /// <summary>Gets the status of the shared response (0 for an exception).</summary>
     public int Status => _exception is null ? (int)_status : 0;
 
@@ -64,7 +107,7 @@ internal sealed class SharedFailure
     {
         if (_exception is not null)
         {
-            return Outcome.FromException<HttpResponseMessage>(_exception);
+            return Outcome.FromException<HttpResponseMessage>(OwnCopy(_exception));
         }
 
         var content = new ByteArrayContent(_body, 0, _bodyLength);

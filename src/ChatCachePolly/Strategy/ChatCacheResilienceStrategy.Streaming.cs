@@ -156,7 +156,23 @@ internal sealed partial class ChatCacheResilienceStrategy
 
         public StreamFanout? Fanout { get; set; }
 
-        public void OnCompleted(RecordedStream recorded, bool truncated) => _ = owner.CommitStreamAsync(this, recorded, truncated);
+        /// <remarks>
+        /// Called inside the read of whichever reader consumed the terminal event. Without user callbacks the store step runs
+        /// there: the memory store answers at once and a distributed or cassette store yields at its first I/O, so that read is
+        /// not held up, and the next identical request is a hit. A user callback (ShouldStore, OnResponseStored,
+        /// OnResponseNotStored) may block for as long as it likes, so then the whole step runs on the thread pool instead; until
+        /// it ends, an identical request joins the finished stream (no upstream call either).
+        /// </remarks>
+        public void OnCompleted(RecordedStream recorded, bool truncated)
+        {
+            if (owner._events.HasStoreCallbacks)
+            {
+                ThreadPool.QueueUserWorkItem(static s => _ = s.Owner.CommitStreamAsync(s.Pending, s.Recorded, s.Truncated), (Owner: owner, Pending: this, Recorded: recorded, Truncated: truncated), preferLocal: false);
+                return;
+            }
+
+            _ = owner.CommitStreamAsync(this, recorded, truncated);
+        }
 
         public void OnFailed(ChatCacheNotStoredReason reason) =>
             _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, Identity.Endpoint, reason, Identity.Key.Fingerprint));

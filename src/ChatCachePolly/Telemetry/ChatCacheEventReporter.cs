@@ -32,6 +32,9 @@ internal sealed class ChatCacheEventReporter(
     /// <summary>Gets whether a <see cref="ChatCacheStrategyOptions.ShouldStore"/> predicate is set.</summary>
     public bool HasShouldStore => _shouldStore is not null;
 
+    /// <summary>Gets whether any user callback runs when a miss is stored or not (ShouldStore, OnResponseStored, OnResponseNotStored).</summary>
+    public bool HasStoreCallbacks => _shouldStore is not null || _onStored is not null || _onNotStored is not null;
+
     /// <summary>Asks <see cref="ChatCacheStrategyOptions.ShouldStore"/>; a predicate that throws answers "do not store".</summary>
     public ValueTask<bool> ShouldStoreAsync(ChatCacheShouldStoreArguments args)
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using ChatCachePolly.Tests.Support;
+using Polly;
 
 namespace ChatCachePolly.Tests.Coalescing;
 
@@ -264,14 +265,48 @@ public sealed class FlightRaceTests
         var calls = Enumerable.Range(0, 5).Select(_ => harness.PostChatAsync()).ToList();
         await harness.WaitForFollowersAsync(4);
         release.SetResult();
+        var errors = new List<HttpRequestException>();
         foreach (var call in calls)
         {
             var error = await Assert.ThrowsAsync<HttpRequestException>(() => call);
             Assert.Equal("Connection refused", error.Message);
+            errors.Add(error);
         }
 
+        // Each caller its own instance (one instance thrown on several threads mixes their stack traces); a follower's wraps
+        // the leader's, so the original failure is one step away.
+        Assert.Equal(5, errors.Distinct(ReferenceEqualityComparer.Instance).Count());
+        Assert.Equal(4, errors.Count(e => e.InnerException is HttpRequestException { Message: "Connection refused" }));
         Assert.Equal(1, harness.UpstreamCalls);
         Assert.Equal(0, harness.Flights.Count);
+    }
+
+    [Fact]
+    public async Task Followers_of_a_leader_that_timed_out_each_get_their_own_timeout_exception()
+    {
+        using var harness = CacheHarness.Create(addInner: p => p.AddTimeout(TimeSpan.FromSeconds(10)));
+        var arrived = new TaskCompletionSource();
+        harness.AsyncResponder = async (_, ct) =>
+        {
+            arrived.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        };
+
+        var leader = harness.PostChatAsync();
+        await arrived.Task;
+        var followers = Enumerable.Range(0, 3).Select(_ => harness.PostChatAsync()).ToList();
+        await harness.WaitForFollowersAsync(3);
+        harness.Time.Advance(TimeSpan.FromSeconds(10));
+
+        var errors = new List<Exception>();
+        foreach (var call in followers.Prepend(leader))
+        {
+            errors.Add(await Assert.ThrowsAsync<Polly.Timeout.TimeoutRejectedException>(() => call));
+        }
+
+        Assert.Equal(4, errors.Distinct(ReferenceEqualityComparer.Instance).Count());
+        Assert.All(errors.Cast<Polly.Timeout.TimeoutRejectedException>(), e => Assert.Equal(TimeSpan.FromSeconds(10), e.Timeout));
     }
 
     [Fact]
