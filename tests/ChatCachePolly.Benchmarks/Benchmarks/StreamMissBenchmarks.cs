@@ -109,10 +109,10 @@ public abstract class StreamMissBenchmarks
         return total;
     }
 
-    private static byte[] StreamedRequest() =>
+    internal static byte[] StreamedRequest() =>
         Encoding.UTF8.GetBytes($$"""{"messages":[{"role":"user","content":"{{new string('q', 1900)}}"}],"model":"{{Payloads.Model}}","stream":true,"seed":1000000000}""");
 
-    private static byte[][] Sse(int events)
+    internal static byte[][] Sse(int events)
     {
         var chunks = new byte[events + 1][];
         for (int i = 0; i < events; i++)
@@ -128,7 +128,7 @@ public abstract class StreamMissBenchmarks
     /// A zero-latency SSE upstream: one event per read, as a network stream delivers them; while closed, the first read of
     /// every response waits for <see cref="Open"/>.
     /// </summary>
-    private sealed class GatedSseHandler(byte[][] events) : HttpMessageHandler
+    internal sealed class GatedSseHandler(byte[][] events) : HttpMessageHandler
     {
         private TaskCompletionSource _gate = NewGate(open: true);
 
