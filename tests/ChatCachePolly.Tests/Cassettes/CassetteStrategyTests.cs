@@ -374,6 +374,62 @@ public sealed class CassetteStrategyTests
         Assert.Contains("not valid JSON", broken.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>Issue 29, defect 1: a file re-saved by an editor with a UTF-8 BOM (and CRLF line ends) still replays.</summary>
+    [Fact]
+    public async Task A_file_saved_with_a_byte_order_mark_and_crlf_replays()
+    {
+        using var directory = new CassetteDirectory();
+        using (var record = Run(Options(directory)))
+        {
+            using var _ = await record.PostChatAsync();
+        }
+
+        async Task<string> ReplayAsync()
+        {
+            using var replay = Run(Options(directory, ChatCacheCassetteMode.Replay));
+            using var hit = await replay.PostChatAsync();
+            Assert.Equal(0, replay.UpstreamCalls);
+            return await hit.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        }
+
+        string unedited = await ReplayAsync();
+        string path = directory.Single();
+        string text = File.ReadAllText(path).ReplaceLineEndings("\r\n");
+        File.WriteAllText(path, text, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+        Assert.Equal(0xEF, File.ReadAllBytes(path)[0]);
+
+        Assert.Equal(unedited, await ReplayAsync());
+    }
+
+    /// <summary>Issue 29, defect 4: the corrupt-file message says what works (Record overwrites; Auto fails on the file again).</summary>
+    [Fact]
+    public async Task The_corrupt_file_message_says_record_overwrites_and_never_suggests_auto_for_the_same_file()
+    {
+        using var directory = new CassetteDirectory();
+        using (var record = Run(Options(directory)))
+        {
+            using var _ = await record.PostChatAsync();
+        }
+
+        string path = directory.Single();
+        File.WriteAllText(path, "{ not json");
+
+        using var replay = Run(Options(directory, ChatCacheCassetteMode.Auto));
+        var broken = await Assert.ThrowsAsync<ChatCacheCassetteException>(() => replay.PostChatAsync());
+        Assert.Contains("=record, which overwrites it", broken.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("record or auto", broken.Message, StringComparison.Ordinal);
+
+        // What the message says works: Record overwrites the broken file, and the next replay reads it.
+        using (var rerecord = Run(Options(directory, ChatCacheCassetteMode.Record)))
+        {
+            using var _ = await rerecord.PostChatAsync();
+        }
+
+        using var again = Run(Options(directory, ChatCacheCassetteMode.Replay));
+        using var hit = await again.PostChatAsync();
+        Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Recordings_never_expire()
     {

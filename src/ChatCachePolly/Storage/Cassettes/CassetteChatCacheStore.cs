@@ -160,7 +160,7 @@ internal sealed class CassetteChatCacheStore : IChatCacheStore
         catch (InvalidDataException ex)
         {
             throw new ChatCacheCassetteException(
-                $"The cassette recording '{path}' cannot be read: {ex.Message}. Fix the file, or delete it and record again (set {CassetteModes.EnvironmentVariable}=record or auto).",
+                $"The cassette recording '{path}' cannot be read: {ex.Message}. Fix the file; or record it again: run once with {CassetteModes.EnvironmentVariable}=record, which overwrites it, or delete the file and run in auto or record mode (auto does not overwrite an existing file and fails on it again).",
                 path,
                 ex);
         }

@@ -369,12 +369,22 @@ internal static class CassetteFile
     private static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
 
     /// <summary>Reads a recording. Throws <see cref="InvalidDataException"/> saying what is wrong when the file is not one.</summary>
+    /// <remarks>
+    /// A UTF-8 byte order mark is skipped: editors add one ("UTF-8 with signature" in Visual Studio, PowerShell 5's
+    /// <c>Set-Content -Encoding UTF8</c>), and the JSON reader would reject it as an invalid start of a value.
+    /// </remarks>
     public static Recording Read(byte[] file)
     {
+        var content = file.AsMemory();
+        if (content.Span.StartsWith("\uFEFF"u8))
+        {
+            content = content[3..];
+        }
+
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(file, ReadOptions);
+            document = JsonDocument.Parse(content, ReadOptions);
         }
         catch (JsonException ex)
         {
