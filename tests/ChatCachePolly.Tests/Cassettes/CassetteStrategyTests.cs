@@ -430,6 +430,29 @@ public sealed class CassetteStrategyTests
         Assert.StartsWith("ChatCachePolly; hit", hit.CacheStatus(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Issue 29, defect 5: the file shows the URL the request was keyed with, even when a handler below the cache rewrites the
+    /// request's URL (a gateway, a regional endpoint) before it is sent.
+    /// </summary>
+    [Fact]
+    public async Task The_file_shows_the_url_the_request_was_keyed_with_not_one_a_handler_below_rewrote()
+    {
+        using var directory = new CassetteDirectory();
+        using (var record = Run(Options(directory)))
+        {
+            record.AsyncResponder = (request, _) =>
+            {
+                request.RequestUri = new Uri("https://gateway.internal.example/rewritten/chat/completions");
+                return Task.FromResult(CacheHarness.Json(Fixtures.Response("chat.json")));
+            };
+            using var _ = await record.PostChatAsync();
+        }
+
+        string file = File.ReadAllText(directory.Single());
+        Assert.Contains(CacheHarness.ChatUrl, file, StringComparison.Ordinal);
+        Assert.DoesNotContain("rewritten", file, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Recordings_never_expire()
     {
