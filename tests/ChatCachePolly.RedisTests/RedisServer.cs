@@ -77,6 +77,19 @@ internal sealed class RedisServer : IAsyncDisposable
         ConfigurationOptions = ClientOptions(),
     };
 
+    /// <summary>
+    /// Options for a test's own connection that inspects the server (lists keys, reads values): it is not the client under
+    /// test, so it waits as long as a loaded machine needs instead of failing fast.
+    /// </summary>
+    public ConfigurationOptions InspectionOptions()
+    {
+        var options = ClientOptions();
+        options.ConnectTimeout = 15_000;
+        options.SyncTimeout = 15_000;
+        options.AsyncTimeout = 15_000;
+        return options;
+    }
+
     public ConfigurationOptions ClientOptions()
     {
         var options = new ConfigurationOptions

@@ -75,7 +75,7 @@ public sealed class RedisStoreTests
     {
         await using var redis = await RedisServer.StartAsync();
         await using var app = new RedisApp(redis, _upstream, configure: o => o.TimeToLive = TimeSpan.FromMinutes(10));
-        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ClientOptions());
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
 
         await app.SendAsync(Upstream.Chat());
 
@@ -93,7 +93,7 @@ public sealed class RedisStoreTests
     {
         await using var redis = await RedisServer.StartAsync();
         await using var app = new RedisApp(redis, _upstream);
-        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ClientOptions());
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
         await app.SendAsync(Upstream.Chat());
         var key = await SingleEntryKeyAsync(connection, redis);
         var cache = app.Services.GetRequiredService<IDistributedCache>();
@@ -160,7 +160,7 @@ public sealed class RedisStoreTests
     {
         await using var redis = await RedisServer.StartAsync("--maxmemory", "2mb", "--maxmemory-policy", "noeviction");
         await using var app = new RedisApp(redis, _upstream);
-        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ClientOptions());
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
         await app.SendAsync(Upstream.Chat("before"));
 
         var db = connection.GetDatabase();
@@ -230,7 +230,7 @@ public sealed class RedisStoreTests
         await stored.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await app.Store.ClearAsync(default); // a generation write too
 
-        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ClientOptions());
+        using var connection = await ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
         var db = connection.GetDatabase();
         var keys = await KeysAsync(connection, redis);
         Assert.True(keys.Count >= 3, $"{keys.Count} keys"); // two entries and the generation

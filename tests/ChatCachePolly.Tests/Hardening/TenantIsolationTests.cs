@@ -122,7 +122,7 @@ public sealed class TenantIsolationTests : IAsyncLifetime
         // Every key and every value in Redis (values are hashes written by RedisCache; entries are decoded, so a compressed
         // body is scanned too).
         var secrets = tenants.SelectMany(t => t.Secrets).ToList();
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ClientOptions());
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
         var server = connection.GetServer(redis.EndPoint);
         var db = connection.GetDatabase();
         int entries = 0;
