@@ -13,39 +13,57 @@ namespace ChatCachePolly.Benchmarks;
 internal static class FollowerSpreadReport
 {
     private const int Events = 50;
-    private const int Warmup = 50;
-    private const int Operations = 300;
+    private const int Warmup = 100;
+    private const int Operations = 500;
 
     public static int Run()
     {
-        Console.WriteLine("| Readers | leader read (median) | slowest follower read (median) | slowest follower / leader (median) | (p95) |");
-        Console.WriteLine("|---|---|---|---|---|");
+        Console.WriteLine("Reader 0 is the leader with the cache (the others are its collapsed followers), the first of N independent streams without it (A).");
+        Console.WriteLine();
+        Console.WriteLine("| Readers | client | reader 0 (median) | slowest other reader (median) | slowest other / reader 0 (median) | (p95) |");
+        Console.WriteLine("|---|---|---|---|---|---|");
         foreach (int readers in new[] { 1, 8, 64 })
         {
-            var upstream = new StreamMissBenchmarks.GatedSseHandler(StreamMissBenchmarks.Sse(Events));
-            using var client = Clients.Cached(upstream, new ChatCacheStrategyOptions { MaxEntries = 10_000_000 });
-            var bodies = new UniqueBody(StreamMissBenchmarks.StreamedRequest());
-            var leader = new List<double>();
-            var slowest = new List<double>();
-            var ratios = new List<double>();
-            for (int i = 0; i < Warmup + Operations; i++)
+            foreach (bool cached in new[] { false, true })
             {
-                var (lead, follow) = OperationAsync(client, upstream, bodies, readers).GetAwaiter().GetResult();
-                if (i >= Warmup)
-                {
-                    leader.Add(lead);
-                    slowest.Add(follow);
-                    ratios.Add(readers == 1 ? 1 : follow / lead);
-                }
+                var upstream = new StreamMissBenchmarks.GatedSseHandler(StreamMissBenchmarks.Sse(Events));
+                using var client = cached
+                    ? Clients.Cached(upstream, new ChatCacheStrategyOptions { MaxEntries = 10_000_000 })
+                    : Clients.Baseline(upstream);
+                Report(readers, cached ? "ChatCache: collapsed" : "A: independent", Measure(client, upstream, readers));
             }
-
-            ratios.Sort();
-            Console.WriteLine(string.Create(
-                CultureInfo.InvariantCulture,
-                $"| {readers} | {Median(leader):F1} µs | {(readers == 1 ? "-" : $"{Median(slowest):F1} µs")} | {(readers == 1 ? "-" : $"{Median(ratios):F2}")} | {(readers == 1 ? "-" : $"{ratios[(int)(ratios.Count * 0.95)]:F2}")} |"));
         }
 
         return 0;
+    }
+
+    private static (List<double> First, List<double> Slowest, List<double> Ratios) Measure(HttpClient client, StreamMissBenchmarks.GatedSseHandler upstream, int readers)
+    {
+        var bodies = new UniqueBody(StreamMissBenchmarks.StreamedRequest());
+        var first = new List<double>();
+        var slowest = new List<double>();
+        var ratios = new List<double>();
+        for (int i = 0; i < Warmup + Operations; i++)
+        {
+            var (lead, follow) = OperationAsync(client, upstream, bodies, readers).GetAwaiter().GetResult();
+            if (i >= Warmup)
+            {
+                first.Add(lead);
+                slowest.Add(follow);
+                ratios.Add(readers == 1 ? 1 : follow / lead);
+            }
+        }
+
+        ratios.Sort();
+        return (first, slowest, ratios);
+    }
+
+    private static void Report(int readers, string client, (List<double> First, List<double> Slowest, List<double> Ratios) m)
+    {
+        bool alone = readers == 1;
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"| {readers} | {client} | {Median(m.First):F1} µs | {(alone ? "-" : $"{Median(m.Slowest):F1} µs")} | {(alone ? "-" : $"{Median(m.Ratios):F2}")} | {(alone ? "-" : $"{m.Ratios[(int)(m.Ratios.Count * 0.95)]:F2}")} |"));
     }
 
     private static async Task<(double Leader, double SlowestFollower)> OperationAsync(HttpClient client, StreamMissBenchmarks.GatedSseHandler upstream, UniqueBody bodies, int readers)
