@@ -99,8 +99,15 @@ internal sealed partial class ChatCacheResilienceStrategy
 
     private static async Task DisposeWhenDoneAsync(Task<Outcome<HttpResponseMessage>> work)
     {
-        var outcome = await work.ConfigureAwait(false);
-        outcome.Result?.Dispose();
+        try
+        {
+            var outcome = await work.ConfigureAwait(false);
+            outcome.Result?.Dispose();
+        }
+        catch (Exception)
+        {
+            // The flight reports its failures as outcomes; anything else has nobody left to tell.
+        }
     }
 
     /// <summary>

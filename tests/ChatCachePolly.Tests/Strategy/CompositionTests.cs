@@ -65,7 +65,7 @@ public sealed class CompositionTests
         string body = Fixtures.Request("chat.request.json");
         using var request = new HttpRequestMessage(HttpMethod.Post, CacheHarness.ChatUrl)
         {
-            Content = new StreamContent(new OneShotStream(Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
+            Content = new StreamContent(new NonSeekableStream(Encoding.UTF8.GetBytes(body))) { Headers = { ContentType = new("application/json") } },
         };
 
         using var response = await harness.SendAsync(request);
@@ -127,31 +127,6 @@ public sealed class CompositionTests
         (await harness.PostChatAsync()).Dispose();
 
         Assert.Equal(1, attempts);
-    }
-
-    /// <summary>A stream that can be read once and cannot seek back: a re-send must not depend on reading it again.</summary>
-    private sealed class OneShotStream(byte[] data) : Stream
-    {
-        private int _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            int n = Math.Min(count, data.Length - _position);
-            Array.Copy(data, _position, buffer, offset, n);
-            _position += n;
-            return n;
-        }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private sealed class CountingOptions : ResilienceStrategyOptions;
