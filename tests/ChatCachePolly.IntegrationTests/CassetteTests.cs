@@ -56,6 +56,31 @@ public sealed class CassetteTests
         AssertHit(replayed.ResponsesStatus);
     }
 
+    /// <summary>
+    /// Issue 29, defect 2: numeric members redacted in the recordings (<c>created</c>, <c>created_at</c>) replay as numbers, so
+    /// the SDK reads every replayed payload, streamed or not (a string placeholder made it throw).
+    /// </summary>
+    [Fact]
+    public async Task Recordings_with_numeric_members_redacted_replay_through_the_sdk()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var directory = new TemporaryDirectory();
+        string[] redacted = ["created", "created_at"];
+        await using (var recording = CreateHost(server, directory.Path, ChatCacheCassetteMode.Auto, RecordingKey, redacted))
+        {
+            await AskEverythingAsync(recording);
+        }
+
+        Assert.Contains("\"created\": 0", File.ReadAllText(Path.Combine(directory.Path, directory.Files().First(f => f.Contains("chat", StringComparison.Ordinal)))), StringComparison.Ordinal);
+        int upstream = server.Requests.Count;
+        await using var replay = CreateHost(server, directory.Path, ChatCacheCassetteMode.Replay, apiKey: null, redacted);
+        var replayed = await AskEverythingAsync(replay);
+
+        Assert.Equal(upstream, server.Requests.Count);
+        AssertHit(replayed.ChatStatus);
+        AssertHit(replayed.ResponsesStatus);
+    }
+
     [Fact]
     public async Task Replay_without_a_recording_throws_the_miss_exception_through_the_sdk_and_IChatClient()
     {
@@ -115,7 +140,7 @@ public sealed class CassetteTests
     }
 
     /// <summary>A host configured the way an application is: <c>AddChatCachedOpenAI(name, configuration)</c> with a <c>Cache</c> section.</summary>
-    private static Host CreateHost(LoopbackOpenAIServer server, string directory, ChatCacheCassetteMode mode, string? apiKey)
+    private static Host CreateHost(LoopbackOpenAIServer server, string directory, ChatCacheCassetteMode mode, string? apiKey, params string[] redactedMembers)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -130,6 +155,11 @@ public sealed class CassetteTests
         if (apiKey is not null)
         {
             settings["OpenAI:ApiKey"] = apiKey;
+        }
+
+        for (int i = 0; i < redactedMembers.Length; i++)
+        {
+            settings[$"OpenAI:Cache:CassetteRedactedJsonMembers:{i}"] = redactedMembers[i];
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();

@@ -453,6 +453,35 @@ public sealed class CassetteStrategyTests
         Assert.DoesNotContain("rewritten", file, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Issue 29, defect 2: a redacted member keeps its JSON type (number 0, boolean false, string "[redacted]", {} and []), so a
+    /// replayed payload stays valid for the SDK (a string in place of <c>created</c> made the OpenAI SDK throw).
+    /// </summary>
+    [Fact]
+    public async Task Redacted_members_keep_their_json_type_in_the_replayed_payload()
+    {
+        using var directory = new CassetteDirectory();
+        var options = Options(directory);
+        options.CassetteRedactedJsonMembers = ["created", "content", "usage", "annotations", "refusal"];
+        using (var record = Run(options))
+        {
+            using var _ = await record.PostChatAsync();
+        }
+
+        using var replay = Run(Options(directory, ChatCacheCassetteMode.Replay));
+        using var hit = await replay.PostChatAsync();
+        using var json = System.Text.Json.JsonDocument.Parse(await hit.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var root = json.RootElement;
+        var message = root.GetProperty("choices")[0].GetProperty("message");
+        Assert.Equal(0, root.GetProperty("created").GetInt64());
+        Assert.Equal("[redacted]", message.GetProperty("content").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Object, root.GetProperty("usage").ValueKind);
+        Assert.Empty(root.GetProperty("usage").EnumerateObject());
+        Assert.Equal(0, message.GetProperty("annotations").GetArrayLength());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, message.GetProperty("refusal").ValueKind); // null hides nothing and stays
+        Assert.Equal("gpt-4o-mini-2024-07-18", root.GetProperty("model").GetString());
+    }
+
     [Fact]
     public async Task Recordings_never_expire()
     {

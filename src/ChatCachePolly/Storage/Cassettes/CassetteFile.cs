@@ -302,6 +302,35 @@ internal static class CassetteFile
     }
 
     /// <summary>
+    /// A placeholder of the redacted value's own JSON type, so a replayed payload stays valid for the SDK that reads it: a
+    /// string becomes <c>"[redacted]"</c>, a number <c>0</c>, a boolean <c>false</c>, an object <c>{}</c>, an array <c>[]</c>.
+    /// </summary>
+    private static void WriteRedacted(Utf8JsonWriter writer, JsonValueKind kind)
+    {
+        switch (kind)
+        {
+            case JsonValueKind.Number:
+                writer.WriteNumberValue(0);
+                break;
+            case JsonValueKind.True:
+            case JsonValueKind.False:
+                writer.WriteBooleanValue(false);
+                break;
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                writer.WriteEndArray();
+                break;
+            default:
+                writer.WriteStringValue(Redacted);
+                break;
+        }
+    }
+
+    /// <summary>
     /// Writes <paramref name="value"/>, redacting members by name at any depth (a <c>null</c> hides nothing and stays), with
     /// members sorted when asked.
     /// </summary>
@@ -322,7 +351,7 @@ internal static class CassetteFile
                     writer.WritePropertyName(member.Name);
                     if (redaction.IsRedactedMember(member.Name) && member.Value.ValueKind != JsonValueKind.Null)
                     {
-                        writer.WriteStringValue(Redacted);
+                        WriteRedacted(writer, member.Value.ValueKind);
                     }
                     else
                     {
