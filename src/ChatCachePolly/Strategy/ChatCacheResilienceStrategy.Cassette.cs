@@ -49,11 +49,27 @@ internal sealed partial class ChatCacheResilienceStrategy
         return Outcome.FromException<HttpResponseMessage>(new ChatCacheCassetteMissException(
             $"No cassette recording for {endpoint} (model {model ?? "(none)"}, key {fingerprint}) in Replay mode; it would be recorded to '{path}'. "
             + $"To record it, run once with {variable}=record (or auto) and a real API key, then commit the file. "
-            + "If the request changed on purpose, record again and delete the old recording; if it should not have changed, turn on ExplainMisses to see which part of the key differs.",
+            + "If the request changed on purpose, record again and delete the old recording; if it should not have changed, turn on ExplainMisses to see which part of the key differs. "
+            + "If a recording run asked it and wrote nothing, its answer was not recordable - an error status or payload, a truncated answer (finish_reason length or content_filter, unless StoreTruncatedResponses is on), a body over MaxResponseBodyBytes, a ShouldStore veto or a no-store request - and that run logged a warning (event 3009) with the reason.",
             path,
             endpoint,
             model,
             fingerprint));
+    }
+
+    /// <summary>
+    /// Reports a miss that was not stored; with a cassette store outside Replay mode, also warns (event 3009) with the reason
+    /// and the file it would have been written to: a recording run that records nothing must say so.
+    /// </summary>
+    private ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, ChatCacheNotStoredReason reason)
+    {
+        if (_cassette is not null && _cassetteMode != ChatCacheCassetteMode.Replay)
+        {
+            string? model = identity.RequestBody is { } body ? CassetteFile.RequestModel(body) : null;
+            _events.CassetteNotRecorded(_cassette.PathFor(identity.Key, identity.Endpoint, model), reason);
+        }
+
+        return _events.NotStoredAsync(context, request, identity.Endpoint, reason, identity.Key.Fingerprint);
     }
 
     /// <summary>

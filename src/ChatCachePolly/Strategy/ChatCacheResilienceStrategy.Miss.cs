@@ -32,7 +32,7 @@ internal sealed partial class ChatCacheResilienceStrategy
 
         if (outcome.Exception is not null || outcome.Result is null)
         {
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.Exception).ConfigureAwait(capture);
             return (outcome, outcome.Exception is { } exception ? ShareException(exception, context) : FlightResult.Release("exception"), false);
         }
 
@@ -42,7 +42,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         {
             var failure = await ShareErrorResponseAsync(response, flight, context, "status").ConfigureAwait(capture);
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, forwardStatus: status));
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.UnsuccessfulStatus, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.UnsuccessfulStatus).ConfigureAwait(capture);
             return (outcome, failure, false);
         }
 
@@ -64,7 +64,7 @@ internal sealed partial class ChatCacheResilienceStrategy
             // The body could not be read (connection reset, cancellation): the caller gets that failure, as it would have
             // when reading the body itself; nothing is stored.
             response.Dispose();
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.Exception).ConfigureAwait(capture);
             return (Outcome.FromException<HttpResponseMessage>(ex), ShareException(ex, context), false);
         }
 
@@ -77,7 +77,7 @@ internal sealed partial class ChatCacheResilienceStrategy
                 _ => (ChatCacheNotStoredReason.IncompleteBody, "unsupported-encoding"),
             };
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: detail));
-            await _events.NotStoredAsync(context, request, endpoint, reason, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, reason).ConfigureAwait(capture);
             return (outcome, FlightResult.Release(detail), false);
         }
 
@@ -121,7 +121,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         if (notStored is ChatCacheNotStoredReason reasonNotStored)
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: Detail(reasonNotStored)));
-            await _events.NotStoredAsync(context, request, endpoint, reasonNotStored, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, reasonNotStored).ConfigureAwait(capture);
             return (outcome, shared, false);
         }
 

@@ -25,7 +25,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         if (!ResponseBodyReader.IsEventStream(response.Content))
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.IncompleteBody).ConfigureAwait(capture);
             return (outcome, FlightResult.Release("not-event-stream"), false);
         }
 
@@ -33,7 +33,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         {
             // A coding the cache cannot decode: the caller gets the response untouched, followers ask for themselves.
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "unsupported-encoding"));
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.IncompleteBody, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.IncompleteBody).ConfigureAwait(capture);
             return (outcome, FlightResult.Release("unsupported-encoding"), false);
         }
 
@@ -45,7 +45,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         catch (Exception ex)
         {
             response.Dispose();
-            await _events.NotStoredAsync(context, request, endpoint, ChatCacheNotStoredReason.Exception, fingerprint).ConfigureAwait(capture);
+            await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.Exception).ConfigureAwait(capture);
             return (Outcome.FromException<HttpResponseMessage>(ex), ShareException(ex, context), false);
         }
 
@@ -114,7 +114,7 @@ internal sealed partial class ChatCacheResilienceStrategy
 
                 if (reason is ChatCacheNotStoredReason notStored)
                 {
-                    await _events.NotStoredAsync(context, pending.Request, pending.Identity.Endpoint, notStored, fingerprint).ConfigureAwait(false);
+                    await NotStoredAsync(context, pending.Request, pending.Identity, notStored).ConfigureAwait(false);
                 }
                 else
                 {
@@ -175,6 +175,6 @@ internal sealed partial class ChatCacheResilienceStrategy
         }
 
         public void OnFailed(ChatCacheNotStoredReason reason) =>
-            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner._events.NotStoredAsync(context, Request, Identity.Endpoint, reason, Identity.Key.Fingerprint));
+            _ = owner._events.ReportDetachedAsync(OperationKey, context => owner.NotStoredAsync(context, Request, Identity, reason));
     }
 }

@@ -151,6 +151,10 @@ internal sealed class ChatCacheEventReporter(
         return _onStored is null ? default : Invoke(_onStored, args, nameof(ChatCacheStrategyOptions.OnResponseStored));
     }
 
+    /// <summary>A cassette recording run did not record a response (the reason, the file it would have been written to).</summary>
+    public void CassetteNotRecorded(string path, ChatCacheNotStoredReason reason) =>
+        ChatCacheLog.CassetteNotRecorded(logger, client, ChatCacheMetrics.ReasonTag(reason), path);
+
     public ValueTask NotStoredAsync(ResilienceContext context, HttpRequestMessage request, EndpointKind endpoint, ChatCacheNotStoredReason reason, string keyFingerprint)
     {
         var args = new OnChatCacheNotStoredArguments(context, request, reason, keyFingerprint);

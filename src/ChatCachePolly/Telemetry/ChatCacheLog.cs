@@ -35,4 +35,7 @@ internal static partial class ChatCacheLog
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "A chat cache callback ({Callback}) for client {Client} threw; the cache went on without it")]
     public static partial void CallbackFailed(ILogger logger, string client, string callback, Exception exception);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Chat cache client {Client} did not record a cassette: {Reason}; it would have been written to {Path}")]
+    public static partial void CassetteNotRecorded(ILogger logger, string client, string reason, string path);
 }

@@ -482,6 +482,36 @@ public sealed class CassetteStrategyTests
         Assert.Equal("gpt-4o-mini-2024-07-18", root.GetProperty("model").GetString());
     }
 
+    /// <summary>
+    /// Issue 29, defect 3: a recording run that records nothing says so - a warning (event 3009) with the reason and the file it
+    /// would have written - and the Replay miss message names the settings that keep answers from being recorded.
+    /// </summary>
+    [Fact]
+    public async Task A_response_that_is_not_recorded_is_logged_with_its_reason_and_file()
+    {
+        using var directory = new CassetteDirectory();
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var options = Options(directory);
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using (var record = CacheHarness.Create(options, time: time, store: new CassetteChatCacheStore(directory.Path, CassetteRedaction.From(options), time), logger: logger))
+        {
+            record.Responder = _ => CacheHarness.Json(Fixtures.Response("chat-length.json")); // finish_reason: length
+            using var _ = await record.PostChatAsync();
+        }
+
+        Assert.Empty(directory.Files);
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Id.Id == 3009);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.Contains("truncated", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(directory.Path, "chat-completions"), warning.Message, StringComparison.Ordinal);
+
+        using var replay = Run(Options(directory, ChatCacheCassetteMode.Replay));
+        var miss = await Assert.ThrowsAsync<ChatCacheCassetteMissException>(() => replay.PostChatAsync());
+        Assert.Contains("StoreTruncatedResponses", miss.Message, StringComparison.Ordinal);
+        Assert.Contains("MaxResponseBodyBytes", miss.Message, StringComparison.Ordinal);
+        Assert.Contains(miss.RecordingPath!, warning.Message, StringComparison.Ordinal); // the same file both name
+    }
+
     [Fact]
     public async Task Recordings_never_expire()
     {
