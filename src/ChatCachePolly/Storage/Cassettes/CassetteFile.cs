@@ -17,7 +17,7 @@ namespace ChatCachePolly.Storage.Cassettes;
 ///   "format": "chatcache-cassette/1",
 ///   "key": "(SHA-256 of the cache key, 64 hex digits)",
 ///   "endpoint": "chat-completions",
-///   "request": { "method": "POST", "url": "...", "headers": { "openai-project": "..." }, "body": { (sorted, redacted) } },
+///   "request": { "method": "POST", "url": "...", "headers": { "openai-project": "sha256:..." }, "body": { (sorted, redacted) } },
 ///   "response": {
 ///     "status": 200,
 ///     "contentType": "application/json",
@@ -103,6 +103,14 @@ internal static class CassetteFile
         return output.WrittenSpan.ToArray();
     }
 
+    /// <summary><c>sha256:</c> and the first 16 hex digits of the SHA-256 of <paramref name="value"/> (UTF-8).</summary>
+    internal static string IdentifierDigest(string value)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(value), hash);
+        return "sha256:" + Convert.ToHexStringLower(hash[..8]);
+    }
+
     private static void WriteRequest(Utf8JsonWriter writer, StoreWriteContext context, CassetteRedaction redaction)
     {
         writer.WriteStartObject("request");
@@ -124,7 +132,9 @@ internal static class CassetteFile
 
                 if (request.Headers.NonValidated.TryGetValues(name, out var values))
                 {
-                    writer.WriteString(name, values.ToString());
+                    // The organization and project are part of the key, rightly, but account identifiers do not belong in a
+                    // repository: the file shows a digest, enough to tell two apart in review (the key does the matching).
+                    writer.WriteString(name, IdentifierDigest(values.ToString()));
                 }
             }
 
