@@ -1,35 +1,42 @@
 namespace ChatCachePolly;
 
 /// <summary>Why the outcome of a cacheable request was not stored.</summary>
+/// <remarks>
+/// <see cref="None"/> is the default value (<c>default(ChatCacheNotStoredReason)</c>), so an unset reason never reads as one of
+/// the others; it is never reported.
+/// </remarks>
 public enum ChatCacheNotStoredReason
 {
+    /// <summary>No reason: the default value, never reported.</summary>
+    None = 0,
+
     /// <summary>The pipeline ended with an exception (including timeouts and cancellations).</summary>
-    Exception,
+    Exception = 1,
 
     /// <summary>The final response was not <c>200 OK</c>.</summary>
-    UnsuccessfulStatus,
+    UnsuccessfulStatus = 2,
 
     /// <summary>The request asked not to store (<c>Cache-Control: no-store</c>).</summary>
-    NoStoreRequested,
+    NoStoreRequested = 3,
 
     /// <summary>The response body was larger than <see cref="ChatCacheStrategyOptions.MaxResponseBodyBytes"/>.</summary>
-    ResponseTooLarge,
+    ResponseTooLarge = 4,
 
     /// <summary>The response body was not one complete JSON object (truncated, malformed, or an unsupported encoding).</summary>
-    IncompleteBody,
+    IncompleteBody = 5,
 
     /// <summary>The response body carried a top-level <c>error</c>.</summary>
-    ErrorPayload,
+    ErrorPayload = 6,
 
     /// <summary>Every choice ended with <c>length</c> or <c>content_filter</c>, or a Responses API result was not <c>completed</c>.</summary>
-    Truncated,
+    Truncated = 7,
 
     /// <summary><see cref="ChatCacheStrategyOptions.ShouldStore"/> returned <see langword="false"/>.</summary>
-    Vetoed,
+    Vetoed = 8,
 
     /// <summary>The entry was larger than the store's whole byte budget.</summary>
-    EntryTooLarge,
+    EntryTooLarge = 9,
 
     /// <summary>The store failed; the response was still returned to the caller.</summary>
-    StoreFailed,
+    StoreFailed = 10,
 }

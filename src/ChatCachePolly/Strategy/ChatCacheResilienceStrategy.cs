@@ -287,6 +287,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         ChatCacheNotStoredReason.ResponseTooLarge => "response-too-large",
         ChatCacheNotStoredReason.NoStoreRequested => "no-store",
         ChatCacheNotStoredReason.UnsuccessfulStatus => "status",
-        _ => "exception",
+        ChatCacheNotStoredReason.Exception => "exception",
+        _ => "none",
     };
 }

@@ -139,7 +139,8 @@ internal sealed class ChatCacheMetrics
         ChatCacheNotStoredReason.Truncated => "truncated",
         ChatCacheNotStoredReason.Vetoed => "vetoed",
         ChatCacheNotStoredReason.EntryTooLarge => "entry_too_large",
-        _ => "store_failed",
+        ChatCacheNotStoredReason.StoreFailed => "store_failed",
+        _ => "none",
     };
 
     private static TagList Tags(string client, EndpointKind endpoint, string? model)
