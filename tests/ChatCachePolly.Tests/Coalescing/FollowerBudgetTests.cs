@@ -70,3 +70,50 @@ public sealed class FollowerBudgetTests
         Assert.Equal(1, harness.UpstreamCalls);
     }
 }
+
+/// <summary>
+/// Issue 27 (also decided): a leader's caller that cancels while the error body it shares with followers is being read gets its
+/// cancellation, never a partly read error response; the followers get the whole error, from the one upstream call.
+/// </summary>
+public sealed class LeaderCancelledDuringSharedErrorTests
+{
+    [Fact]
+    public async Task The_leaders_caller_gets_its_cancellation_and_the_followers_the_whole_error()
+    {
+        using var harness = CacheHarness.Create();
+        var body = new ChannelStream();
+        var arrived = new TaskCompletionSource();
+        var joined = new TaskCompletionSource();
+        harness.AsyncResponder = async (_, _) =>
+        {
+            arrived.TrySetResult();
+            await joined.Task; // answers once the follower waits, so its error body is read to be shared
+            var response = new HttpResponseMessage(System.Net.HttpStatusCode.InternalServerError) { Content = new StreamContent(body) };
+            response.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+            return response;
+        };
+        using var leaderCancel = new CancellationTokenSource();
+
+        var leader = harness.SendAsync(CacheHarness.ChatRequest(), leaderCancel.Token);
+        await arrived.Task;
+        var follower = harness.PostChatAsync();
+        await harness.WaitForFollowersAsync(1);
+        joined.SetResult();
+        string error = Fixtures.Response("error-500.json");
+        body.Write(error[..20]); // the shared error body is being read
+        while (body.Unread > 0)
+        {
+            await Task.Yield(); // until the cache has taken the first part
+        }
+
+        await leaderCancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leader);
+
+        body.Write(error[20..]);
+        body.End();
+        using var followed = await follower;
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, followed.StatusCode);
+        Assert.Equal(error, await followed.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(1, harness.UpstreamCalls);
+    }
+}
