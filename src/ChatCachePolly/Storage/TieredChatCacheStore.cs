@@ -12,18 +12,23 @@ namespace ChatCachePolly.Storage;
 /// tier of other instances (their copies live until they expire or are evicted). With sliding expiration a hit served from
 /// memory extends the memory copy only; the shared copy is extended when it is read from the shared store. A memory copy that
 /// is no longer fresh (kept for the stale window) is only returned when the shared store has nothing fresher.
-/// <para>Invariant: once <see cref="RemoveAsync"/> or <see cref="ClearAsync"/> has returned, the memory tier holds no entry a
-/// lookup read from the shared store before it. A lookup that races an invalidation could otherwise copy the entry it just
-/// read back into memory after the invalidation emptied it. So an invalidation (1) removes from the shared store, (2) bumps
-/// <c>_invalidations</c>, (3) removes from memory; and a lookup reads the counter before its shared read and again after its copy
-/// into memory, undoing the copy (and answering a miss) when it moved. Either the lookup's shared read came after (1) and found
-/// nothing, or its counter read came before (2): then its copy either came before (3), which removes it, or after, and the
-/// second counter read, after (2), sees the change. The undo may drop a newer entry stored meanwhile: a later miss, never a
-/// wrong answer. <c>TieredInvalidationExplorerTests</c> checks every interleaving.</para>
+/// <para>Invariant: once <see cref="RemoveAsync"/> or <see cref="ClearAsync"/> has returned, no lookup answers with an entry it
+/// read before, and the memory tier holds no entry read from the shared store before it. Without care a lookup that races an
+/// invalidation could copy what it just read from the shared store back into the emptied memory tier, or answer with a stale
+/// memory copy read just before the memory tier was emptied. So an invalidation counts itself begun, removes from the shared
+/// store, then from memory, and counts itself ended; a lookup notes both counts before it reads anything, and answers a stale
+/// memory copy or a shared hit, or keeps its copy of a shared hit in memory, only if no invalidation was in progress then and
+/// none has begun since - otherwise it answers a miss (and undoes its copy). A lookup's fresh memory hit needs no check: the
+/// memory read is its moment, and the invalidation empties memory last. The undo may drop a newer entry stored meanwhile: a
+/// later miss, never a wrong answer. <c>TieredInvalidationExplorerTests</c> and the strategy's <c>InvalidationExplorerTests</c>
+/// check every interleaving.</para>
 /// </remarks>
 internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheStore distributed, TimeProvider timeProvider) : IChatCacheStore
 {
-    private long _invalidations;
+    // Invalidations begun and ended: a lookup trusts what it read only if none was in progress when it started and none has
+    // begun since (two counters, not one, so that overlapping invalidations are seen too).
+    private long _begun;
+    private long _ended;
 
     /// <summary>Gets the memory tier (a <see cref="MemoryChatCacheStore"/> outside tests).</summary>
     public IChatCacheStore Memory { get; } = memory;
@@ -35,26 +40,29 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
 
     public async ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        long begun = Volatile.Read(ref _begun);
+        bool quiet = Volatile.Read(ref _ended) == begun;
         var local = await Memory.GetAsync(key, now, cancellationToken).ConfigureAwait(false);
         if (local is not null && local.IsFresh(now))
         {
             return local;
         }
 
-        long invalidations = Volatile.Read(ref _invalidations);
         var shared = await Distributed.GetAsync(key, cancellationToken).ConfigureAwait(false);
         if (shared is null || (local is not null && shared.FreshUntil <= local.FreshUntil))
         {
-            return local; // nothing newer in the shared store: the stale local copy (or nothing)
+            // Nothing newer in the shared store: the stale local copy (or nothing) - unless an invalidation overlapped this
+            // lookup, which the copy would then outlive.
+            return Unchanged(quiet, begun) ? local : null;
         }
 
-        if (Volatile.Read(ref _invalidations) != invalidations)
+        if (!Unchanged(quiet, begun))
         {
             return null; // invalidated while the shared store answered: what it answered may be gone
         }
 
         await Memory.SetAsync(key, shared, cancellationToken).ConfigureAwait(false);
-        if (Volatile.Read(ref _invalidations) != invalidations)
+        if (!Unchanged(quiet, begun))
         {
             await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
             return null;
@@ -62,6 +70,8 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
 
         return shared;
     }
+
+    private bool Unchanged(bool quiet, long begun) => quiet && Volatile.Read(ref _begun) == begun;
 
     /// <returns>Stored when at least one tier stored the entry; otherwise the shared tier's result.</returns>
     public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken) =>
@@ -77,38 +87,52 @@ internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheSto
     /// <remarks>The shared store first, then memory: see the invariant in the type's remarks. Memory is emptied even when the shared store throws.</remarks>
     public async ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
-        bool shared = false;
-        ExceptionDispatchInfo? failure = null;
+        Interlocked.Increment(ref _begun);
         try
         {
-            shared = await Distributed.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            failure = ExceptionDispatchInfo.Capture(ex);
-        }
+            bool shared = false;
+            ExceptionDispatchInfo? failure = null;
+            try
+            {
+                shared = await Distributed.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                failure = ExceptionDispatchInfo.Capture(ex);
+            }
 
-        Interlocked.Increment(ref _invalidations);
-        bool inMemory = await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
-        failure?.Throw();
-        return inMemory || shared;
+            bool inMemory = await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+            failure?.Throw();
+            return inMemory || shared;
+        }
+        finally
+        {
+            Interlocked.Increment(ref _ended);
+        }
     }
 
     /// <remarks>The shared store first, then memory: see the invariant in the type's remarks. Memory is emptied even when the shared store throws.</remarks>
     public async ValueTask ClearAsync(CancellationToken cancellationToken)
     {
-        ExceptionDispatchInfo? failure = null;
+        Interlocked.Increment(ref _begun);
         try
         {
-            await Distributed.ClearAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            failure = ExceptionDispatchInfo.Capture(ex);
-        }
+            ExceptionDispatchInfo? failure = null;
+            try
+            {
+                await Distributed.ClearAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                failure = ExceptionDispatchInfo.Capture(ex);
+            }
 
-        Interlocked.Increment(ref _invalidations);
-        await Memory.ClearAsync(cancellationToken).ConfigureAwait(false);
-        failure?.Throw();
+            await Memory.ClearAsync(cancellationToken).ConfigureAwait(false);
+            failure?.Throw();
+        }
+        finally
+        {
+            Interlocked.Increment(ref _ended);
+        }
     }
 }

@@ -10,8 +10,8 @@ namespace ChatCachePolly.Tests.Strategy;
 /// (stale-if-error after a 503, or stale-while-revalidate) with a <c>RemoveAsync</c> or <c>ClearAsync</c> of that entry, on the
 /// memory store and on the tiered store (issue 27). Invariants: a caller is answered from the old entry only if the
 /// invalidation had not returned before the caller's last lookup; once both are done, nothing on this instance answers with
-/// the old entry. A stale-while-revalidate refresh, which runs on after its caller was answered, stores after the
-/// invalidation here (its own orders against an invalidation are not enumerated).
+/// the old entry, nor with a refreshed entry (stale-while-revalidate) stored before the invalidation began. The refresh, which
+/// runs on after its caller was answered, is part of the request's steps.
 /// </summary>
 public sealed class InvalidationExplorerTests
 {
@@ -108,7 +108,8 @@ public sealed class InvalidationExplorerTests
         {
             Turnstile.Actor.Value = Request;
             using var response = await harness.PostChatAsync();
-            return (response.CacheStatus(), await response.Content.ReadAsStringAsync());
+            int answeredAt = turnstile.Steps; // a refresh may go on after the answer
+            return (response.CacheStatus(), await response.Content.ReadAsStringAsync(), answeredAt);
         });
         var invalidate = Task.Run(async () =>
         {
@@ -123,35 +124,44 @@ public sealed class InvalidationExplorerTests
             }
         });
 
+        // The request's flow includes a stale-while-revalidate refresh, which runs on after the request was answered (it takes
+        // the request's actor with the execution context): the request is done when its answer and every flight are.
+        var requestDone = Task.Run(async () =>
+        {
+            await request;
+            await WaitForFlightsAsync(harness);
+        });
         foreach (int actor in schedule)
         {
-            await turnstile.StepAsync(actor, actor == Request ? request : invalidate);
+            await turnstile.StepAsync(actor, actor == Request ? requestDone : invalidate);
         }
 
-        await turnstile.DrainAsync(request, invalidate);
-        var (status, body) = await request;
+        await turnstile.DrainAsync(requestDone, invalidate);
+        var (status, body, answeredAt) = await request;
         await invalidate;
-
-        // A stale-while-revalidate refresh runs on after the request was answered: let it finish, after the invalidation.
-        turnstile.Deactivate();
-        await WaitForRefreshAsync(harness);
 
         string trace = string.Join(", ", turnstile.Log.Select(l => (l.Actor == Request ? "R:" : "I:") + l.Operation));
         int invalidated = turnstile.Log.FindLastIndex(l => l.Actor == Invalidator);
-        int lastStep = turnstile.Log.FindLastIndex(l => l.Actor == Request);
+        int lastStep = turnstile.Log.FindLastIndex(answeredAt - 1, answeredAt, l => l.Actor == Request);
         if (body == OldAnswer)
         {
-            // Answered from the old entry: the invalidation must still have been running at the request's last step.
+            // Answered from the old entry: the invalidation must still have been running at the last step before the answer.
             Assert.True(lastStep < invalidated, $"answered from the old entry ({status}) although the invalidation had returned before the request's last step: {trace}");
         }
 
-        // Nothing on this instance answers with the old entry any more.
+        // Nothing on this instance answers with the old entry any more, nor with a refreshed one stored before the invalidation.
         using var next = await harness.PostChatAsync();
         Assert.NotEqual(OldAnswer, await next.Content.ReadAsStringAsync());
+        int refreshStored = turnstile.Log.FindLastIndex(l => l.Actor == Request && l.Operation.EndsWith(".set", StringComparison.Ordinal));
+        int invalidationStarted = turnstile.Log.FindIndex(l => l.Actor == Invalidator);
+        if (refreshStored >= 0 && refreshStored < invalidationStarted)
+        {
+            Assert.False(next.CacheStatus().Contains("hit", StringComparison.Ordinal), $"answered ({next.CacheStatus()}) from an entry stored before the invalidation began: {trace}");
+        }
     }
 
-    /// <summary>Waits (by condition) for a background refresh to end its flight.</summary>
-    private static async Task WaitForRefreshAsync(CacheHarness harness)
+    /// <summary>Waits (by condition) for every flight, a background refresh's included, to end.</summary>
+    private static async Task WaitForFlightsAsync(CacheHarness harness)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (harness.Flights.Count > 0)

@@ -22,20 +22,15 @@ internal sealed class Turnstile
 
     public void Activate() => _active = true;
 
-    /// <summary>Lets every waiting and later operation through (a background flow the schedule does not cover).</summary>
-    public void Deactivate()
+    /// <summary>Gets how many operations have been let in so far.</summary>
+    public int Steps
     {
-        List<TaskCompletionSource> waiting;
-        lock (_gate)
+        get
         {
-            _active = false;
-            waiting = [.. _grants.Values.Select(g => g.Grant)];
-            _grants.Clear();
-        }
-
-        foreach (var grant in waiting)
-        {
-            grant.TrySetResult();
+            lock (_gate)
+            {
+                return Log.Count;
+            }
         }
     }
 
@@ -57,7 +52,10 @@ internal sealed class Turnstile
         return grant.Task;
     }
 
-    /// <summary>Waits until <paramref name="actor"/> is at a gate (then lets it through) or has finished.</summary>
+    /// <summary>
+    /// Waits until <paramref name="actor"/> is at a gate, lets it through, and waits for it to reach its next gate or finish;
+    /// returns at once when it has finished.
+    /// </summary>
     public async Task StepAsync(int actor, Task finished)
     {
         var arrived = Arrived(actor);
@@ -77,6 +75,10 @@ internal sealed class Turnstile
         }
 
         next.Grant.SetResult();
+
+        // The operation runs between this gate and the actor's next one: wait for it to get there (or finish), so the log's
+        // order is the order in which operations ran.
+        await Task.WhenAny(Arrived(actor).Task, finished);
     }
 
     /// <summary>Lets every actor run to its end.</summary>
