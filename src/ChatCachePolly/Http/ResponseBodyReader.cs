@@ -118,7 +118,7 @@ internal static class ResponseBodyReader
     }
 
     /// <summary>Gets whether the cache can decode <paramref name="encoding"/> (<c>gzip</c>, <c>deflate</c>, <c>br</c>, <c>identity</c>).</summary>
-    public static bool IsSupported(string encoding) =>
+    private static bool IsSupported(string encoding) =>
         encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase)
         || encoding.Equals("deflate", StringComparison.OrdinalIgnoreCase)
         || encoding.Equals("br", StringComparison.OrdinalIgnoreCase)
@@ -158,10 +158,6 @@ internal static class ResponseBodyReader
     public static bool IsEventStream(HttpContent content) =>
         content.Headers.NonValidated.TryGetValues("Content-Type", out var values)
         && values.ToString().StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>Swaps the response content, keeping the content headers that still describe the new bytes.</summary>
-    public static void ReplaceContent(HttpResponseMessage response, HttpContent content, bool dropContentEncoding) =>
-        Replace(response, content, dropContentEncoding);
 
     /// <summary>Swaps the response content, keeping the content headers that still describe the new bytes.</summary>
     private static void Replace(HttpResponseMessage response, HttpContent content, bool dropContentEncoding)
