@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI) and their symbols packages into artifacts/packages.
+# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis) and their symbols packages into artifacts/packages.
 # Deterministic (ContinuousIntegrationBuild), every warning is an error (compiler, analyzers, NU5xxx pack warnings), then
 # each package is opened and checked: id, version, license, readme, repository + commit, XML docs, and a Source Link map in
 # the symbols package's PDB. Prints the package sizes.
@@ -28,7 +28,7 @@ esac
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj; do
+for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj src/ChatCachePolly.Redis/ChatCachePolly.Redis.csproj; do
   dotnet pack "$project" -c Release -warnaserror -p:ContinuousIntegrationBuild=true "${sourcelink[@]}" -o "$out" 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "error: dotnet pack $project failed" >&2; exit 1; }
 done
@@ -44,7 +44,7 @@ out = pathlib.Path(sys.argv[1])
 failures = []
 def check(cond, what):
     if not cond: failures.append(what)
-for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI"]:
+for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis"]:
     nupkgs = [p for p in out.glob(pid + ".*.nupkg") if re.fullmatch(re.escape(pid) + r"\.\d[^/]*\.nupkg", p.name)]
     check(len(nupkgs) == 1, f"{pid}: expected one .nupkg, found {[p.name for p in nupkgs]}")
     if len(nupkgs) != 1: continue

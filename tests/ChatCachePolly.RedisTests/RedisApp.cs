@@ -77,12 +77,29 @@ internal sealed class Upstream
 
     public static string ChatStream => Fixtures.Response("chat-stream.sse");
 
-    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>Gets or sets a gate every call waits for before it answers (null: answer at once).</summary>
+    public TaskCompletionSource? Gate { get; set; }
+
+    /// <summary>Gets a task completed when the first call arrives.</summary>
+    public TaskCompletionSource FirstCall { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
+        FirstCall.TrySetResult();
+        if (Gate is { } gate)
+        {
+            await gate.Task.WaitAsync(cancellationToken);
+        }
+
+        return Answer(request, cancellationToken);
+    }
+
+    private HttpResponseMessage Answer(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         if (Override is { } respond)
         {
-            return Task.FromResult(respond(request));
+            return respond(request);
         }
 
         string body = request.Content!.ReadAsStringAsync(cancellationToken).Result;
@@ -91,10 +108,10 @@ internal sealed class Upstream
             var response = new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent(ChatStream, Encoding.UTF8) };
             response.Content.Headers.ContentType = new("text/event-stream");
             response.Headers.TryAddWithoutValidation("x-request-id", "req_stream");
-            return Task.FromResult(response);
+            return response;
         }
 
-        return Task.FromResult(CacheHarness.Json(Fixtures.Response("chat.json")));
+        return CacheHarness.Json(Fixtures.Response("chat.json"));
     }
 
     public static HttpRequestMessage Chat(string question = "What is the capital of France?", bool stream = false, string apiKey = "sk-test-key")

@@ -26,8 +26,9 @@ internal sealed class ChatCacheStoreOptionsValidator(IServiceProvider servicePro
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         }
 
+        var isService = serviceProvider.GetService<IServiceProviderIsService>();
         bool registered = options.DistributedCacheServiceKey is null
-            ? serviceProvider.GetService<IServiceProviderIsService>()?.IsService(typeof(IDistributedCache)) ?? true
+            ? isService is null || isService.IsService(typeof(IDistributedCache)) || isService.IsService(typeof(Storage.Fleet.IChatCacheFleet))
             : serviceProvider.GetService<IServiceProviderIsKeyedService>()?.IsKeyedService(typeof(IDistributedCache), options.DistributedCacheServiceKey) ?? true;
         return registered
             ? ValidateOptionsResult.Success

@@ -4,6 +4,7 @@ using ChatCachePolly.Coalescing;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Storage.Cassettes;
 using ChatCachePolly.Storage.Distributed;
+using ChatCachePolly.Storage.Fleet;
 using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -23,6 +24,7 @@ internal sealed class ChatCacheStoreRegistry
     private readonly ConcurrentDictionary<string, MemoryChatCacheStore> _memoryStores = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, FlightTable> _flights = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), DistributedChatCacheStore> _distributedStores = new();
+    private readonly ConcurrentDictionary<string, FleetChatCacheStore> _fleetStores = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Partition, string? ServiceKey), TieredChatCacheStore> _tieredStores = new();
     private readonly ConcurrentDictionary<(string Partition, string Directory), CassetteChatCacheStore> _cassetteStores = new();
 
@@ -42,7 +44,7 @@ internal sealed class ChatCacheStoreRegistry
 
     /// <summary>Gets every store created so far, of every kind (invalidation: clear all).</summary>
     public IEnumerable<IChatCacheStore> AllStores =>
-        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values).Concat(_cassetteStores.Values);
+        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values).Concat(_fleetStores.Values).Concat(_cassetteStores.Values);
 
     /// <summary>
     /// Gets the partition's store of the kind chosen by <see cref="ChatCacheStrategyOptions.Store"/>, created on first use and
@@ -71,6 +73,39 @@ internal sealed class ChatCacheStoreRegistry
 
         var id = (partition, options.DistributedCacheServiceKey);
         var settings = DistributedSettings(options);
+        IChatCacheStore shared = options.DistributedCacheServiceKey is null && serviceProvider.GetService<IChatCacheFleet>() is { } fleet
+            ? GetFleetStore(partition, settings, fleet, serviceProvider, timeProvider)
+            : (IChatCacheStore)GetDistributedStore(id, settings, serviceProvider, timeProvider);
+        if (options.Store == ChatCacheStoreKind.Distributed)
+        {
+            return shared;
+        }
+
+        var memory = GetMemoryStore(partition, options, timeProvider);
+        return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Shared, state.TimeProvider), (Memory: memory, Shared: shared, TimeProvider: timeProvider));
+    }
+
+    /// <summary>
+    /// Gets the partition's shared store in a fleet (<c>AddChatCacheRedis</c>): the fleet engine's entries with invalidation
+    /// messages, fleet-wide leads and write-behind.
+    /// </summary>
+    private FleetChatCacheStore GetFleetStore(string partition, DistributedChatCacheStoreSettings settings, IChatCacheFleet fleet, IServiceProvider serviceProvider, TimeProvider timeProvider)
+    {
+        var store = _fleetStores.GetOrAdd(
+            partition,
+            static (key, state) =>
+            {
+                var logger = state.Services.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory);
+                var shared = new DistributedChatCacheStore(state.Fleet.Entries, key, state.Settings, state.TimeProvider, logger);
+                return new FleetChatCacheStore(shared, state.Fleet, state.Fleet.Settings, state.TimeProvider, logger);
+            },
+            (Services: serviceProvider, Fleet: fleet, Settings: settings, TimeProvider: timeProvider));
+        store.Shared.Configure(settings);
+        return store;
+    }
+
+    private DistributedChatCacheStore GetDistributedStore((string Partition, string? ServiceKey) id, DistributedChatCacheStoreSettings settings, IServiceProvider serviceProvider, TimeProvider timeProvider)
+    {
         var distributed = _distributedStores.GetOrAdd(
             id,
             static (key, state) => new DistributedChatCacheStore(
@@ -81,13 +116,7 @@ internal sealed class ChatCacheStoreRegistry
                 state.Services.GetService<ILoggerFactory>()?.CreateLogger(LoggerCategory)),
             (Services: serviceProvider, Settings: settings, TimeProvider: timeProvider));
         distributed.Configure(settings);
-        if (options.Store == ChatCacheStoreKind.Distributed)
-        {
-            return distributed;
-        }
-
-        var memory = GetMemoryStore(partition, options, timeProvider);
-        return _tieredStores.GetOrAdd(id, static (_, state) => new TieredChatCacheStore(state.Memory, state.Distributed, state.TimeProvider), (Memory: memory, Distributed: (IChatCacheStore)distributed, TimeProvider: timeProvider));
+        return distributed;
     }
 
     /// <summary>The logger category of the cassette store.</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.ExceptionServices;
 using ChatCachePolly.Keys;
+using ChatCachePolly.Storage.Fleet;
 
 namespace ChatCachePolly.Storage;
 
@@ -23,18 +24,58 @@ namespace ChatCachePolly.Storage;
 /// later miss, never a wrong answer. <c>TieredInvalidationExplorerTests</c> and the strategy's <c>InvalidationExplorerTests</c>
 /// check every interleaving.</para>
 /// </remarks>
-internal sealed class TieredChatCacheStore(IChatCacheStore memory, IChatCacheStore distributed, TimeProvider timeProvider) : IChatCacheStore
+internal sealed class TieredChatCacheStore : IChatCacheStore
 {
+    private readonly TimeProvider timeProvider;
+
     // Invalidations begun and ended: a lookup trusts what it read only if none was in progress when it started and none has
     // begun since (two counters, not one, so that overlapping invalidations are seen too).
     private long _begun;
     private long _ended;
 
+    public TieredChatCacheStore(IChatCacheStore memory, IChatCacheStore distributed, TimeProvider timeProvider)
+    {
+        Memory = memory;
+        Distributed = distributed;
+        this.timeProvider = timeProvider;
+        if (distributed is FleetChatCacheStore fleet)
+        {
+            // Another instance's Remove or Clear (or a reconnect after which messages may have been missed) reaches this
+            // instance's memory tier as an invalidation of its own: the same counters keep racing lookups from undoing it.
+            fleet.RemoteInvalidation += key => _ = InvalidateMemoryAsync(key);
+        }
+    }
+
     /// <summary>Gets the memory tier (a <see cref="MemoryChatCacheStore"/> outside tests).</summary>
-    public IChatCacheStore Memory { get; } = memory;
+    public IChatCacheStore Memory { get; }
 
     /// <summary>Gets the shared tier.</summary>
-    public IChatCacheStore Distributed { get; } = distributed;
+    public IChatCacheStore Distributed { get; }
+
+    /// <summary>Drops the memory copy of <paramref name="key"/> (or every copy): an invalidation that happened elsewhere.</summary>
+    internal async Task InvalidateMemoryAsync(ChatCacheKey? key)
+    {
+        Interlocked.Increment(ref _begun);
+        try
+        {
+            if (key is { } one)
+            {
+                await Memory.RemoveAsync(one, CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await Memory.ClearAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception)
+        {
+            // The memory tier does not fail; a test double that does must not take the message loop down.
+        }
+        finally
+        {
+            Interlocked.Increment(ref _ended);
+        }
+    }
 
     public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => GetAsync(key, timeProvider.GetUtcNow(), cancellationToken);
 

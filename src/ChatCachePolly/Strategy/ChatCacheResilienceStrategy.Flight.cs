@@ -2,6 +2,7 @@ using ChatCachePolly.Coalescing;
 using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
+using ChatCachePolly.Storage.Fleet;
 using Polly;
 
 namespace ChatCachePolly.Strategy;
@@ -144,18 +145,79 @@ internal sealed partial class ChatCacheResilienceStrategy
     {
         var shared = FlightResult.Nothing;
         bool published = false;
+        bool fleetLead = false;
         try
         {
+            if (_fleet is not null && !identity.Stream && ShouldLookUp(directives))
+            {
+                var (turn, landed) = await TakeFleetTurnAsync(identity, directives, context).ConfigureAwait(context.ContinueOnCapturedContext);
+                if (landed is not null)
+                {
+                    // Another instance's call answered this question: this flight (and its followers) share that answer.
+                    shared = new FlightResult(landed, null);
+                    _events.Collapsed(context, request, identity, landed);
+                    return Outcome.FromResult(CachedResponseFactory.CreateHit(landed, request, landed.StoredAt, CacheStatus.Collapsed(identity.Key.Fingerprint), _pacing, _timeProvider));
+                }
+
+                fleetLead = turn == FleetTurn.Lead;
+            }
+
             var (outcome, result, isPublished) = await MissAsync(callback, context, state, request, identity, forward, directives, flight).ConfigureAwait(context.ContinueOnCapturedContext);
             shared = result;
             published = isPublished;
             return outcome;
+        }
+        catch (OperationCanceledException ex) when (context.CancellationToken.IsCancellationRequested)
+        {
+            return Outcome.FromException<HttpResponseMessage>(ex); // every caller left while another instance's call ran
         }
         finally
         {
             if (!published)
             {
                 flight.Complete(shared);
+            }
+
+            if (fleetLead)
+            {
+                _fleet!.EndLead(identity.Key); // when its write was queued, the lead ends once the write is done instead
+            }
+        }
+    }
+
+    /// <summary>
+    /// Cross-instance single-flight: waits until this instance leads the fleet for the key, or another instance's lead has
+    /// landed an entry this request may use (returned), or the fleet cannot coordinate (fail-open: go upstream alone). Bounded
+    /// by the flight's token (every caller gone) and, per wait, by the lease duration (a dead leader is replaced).
+    /// </summary>
+    private async ValueTask<(FleetTurn Turn, CacheEntry? Landed)> TakeFleetTurnAsync(RequestIdentity identity, CacheDirectives directives, ResilienceContext context)
+    {
+        bool capture = context.ContinueOnCapturedContext;
+        while (true)
+        {
+            var turn = await _fleet!.TakeTurnAsync(identity.Key, context.CancellationToken).ConfigureAwait(capture);
+            if (turn == FleetTurn.Alone)
+            {
+                return (turn, null);
+            }
+
+            // Looked again after every wait, and once more after taking the lead: the lookup before the flight and the lease
+            // are two steps, and a lead that ended between them has stored the answer this request would otherwise fetch again.
+            var now = _timeProvider.GetUtcNow();
+            var entry = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
+            if (entry is not null && entry.IsFresh(now) && directives.Allows(entry, now))
+            {
+                if (turn == FleetTurn.Lead)
+                {
+                    _fleet.EndLead(identity.Key);
+                }
+
+                return (FleetTurn.LookAgain, entry);
+            }
+
+            if (turn == FleetTurn.Lead)
+            {
+                return (turn, null);
             }
         }
     }

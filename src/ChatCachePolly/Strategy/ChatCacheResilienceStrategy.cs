@@ -3,6 +3,7 @@ using ChatCachePolly.Http;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Storage.Cassettes;
+using ChatCachePolly.Storage.Fleet;
 using ChatCachePolly.Streaming;
 using ChatCachePolly.Telemetry;
 using Polly;
@@ -26,6 +27,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
     private readonly TimeProvider _timeProvider;
     private readonly IChatCacheStore _store;
     private readonly FlightTable _flights;
+    private readonly FleetChatCacheStore? _fleet;
     private readonly RequestIdentifier _identifier;
     private readonly bool _enabled;
     private readonly TimeSpan _timeToLive;
@@ -50,6 +52,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         _timeProvider = timeProvider;
         _store = store;
         _flights = flights;
+        _fleet = store as FleetChatCacheStore ?? (store as TieredChatCacheStore)?.Distributed as FleetChatCacheStore;
         _identifier = RequestIdentifier.Create(options, partition);
         _enabled = options.Enabled;
         _timeToLive = options.TimeToLive;

@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
 using ChatCachePolly.Storage.Distributed;
+using ChatCachePolly.Storage.Fleet;
 
 namespace ChatCachePolly.Telemetry;
 
@@ -176,10 +177,12 @@ internal sealed class ChatCacheMetrics
     {
         foreach (var (store, client) in _stores)
         {
-            var distributed = store as DistributedChatCacheStore ?? (store as TieredChatCacheStore)?.Distributed as DistributedChatCacheStore;
+            var shared = (store as TieredChatCacheStore)?.Distributed ?? store;
+            var distributed = shared as DistributedChatCacheStore ?? (shared as FleetChatCacheStore)?.Shared;
             if (distributed is not null)
             {
-                yield return new Measurement<long>(distributed.Failures + distributed.Timeouts, new KeyValuePair<string, object?>("chatcache.client", client));
+                // Timeouts are failures too (counted in Failures): not added twice.
+                yield return new Measurement<long>(distributed.Failures, new KeyValuePair<string, object?>("chatcache.client", client));
             }
         }
     }

@@ -11,6 +11,17 @@ using Polly.Timeout;
 
 namespace ChatCachePolly.Storage.Distributed;
 
+/// <summary>
+/// An <see cref="IDistributedCache"/> that can also write a value only when the key has none (Redis <c>SET NX</c>), without
+/// expiration: the fleet engine's entries implement it, so that instances creating a partition's generation at the same moment
+/// agree on one.
+/// </summary>
+internal interface IConditionalDistributedCache : IDistributedCache
+{
+    /// <summary>Writes <paramref name="value"/> under <paramref name="key"/>, without expiration, unless the key holds a value.</summary>
+    Task<bool> SetIfAbsentAsync(string key, byte[] value, CancellationToken cancellationToken);
+}
+
 /// <summary>Tuning of a <see cref="DistributedChatCacheStore"/>. Only <see cref="Timeout"/> is a public option today.</summary>
 internal sealed record DistributedChatCacheStoreSettings
 {
@@ -162,6 +173,24 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
             Volatile.Write(ref _settings, settings);
         }
     }
+
+    /// <summary>
+    /// Forgets the cached generation, so that the next call reads it from the store: another instance cleared the partition
+    /// (fleet message), or messages may have been missed.
+    /// </summary>
+    internal void ForgetGeneration() => Volatile.Write(ref _generation, null);
+
+    /// <summary>
+    /// Runs a fleet call (a lease, a message) under this store's timeout and circuit breaker: a store that is down answers
+    /// at once with failure, never a wait. Returns (false, default) on any failure; throws only the caller's cancellation.
+    /// </summary>
+    internal ValueTask<(bool Ok, T? Value)> GuardAsync<TState, T>(string operation, TState state, Func<TState, CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        RunAsync(
+            Operation.Fleet,
+            (State: state, Call: call, Name: operation),
+            static (_, s, token) => s.Call(s.State, token),
+            cancellationToken,
+            operation);
 
     /// <summary>Gets the store key of <paramref name="key"/> in the current generation (tests and diagnostics).</summary>
     internal async ValueTask<string?> GetStoreKeyAsync(ChatCacheKey key, CancellationToken cancellationToken)
@@ -351,9 +380,30 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         }
         else
         {
-            // None yet (or evicted, or garbage): start a new one, then read back so instances racing here agree.
+            // None yet (or evicted, or garbage): start a new one, then read back so instances racing here agree. A cache that
+            // can set-if-absent (the fleet's Redis) makes that exact; over a plain IDistributedCache two instances starting at
+            // the same moment may each write theirs, and the one that read its own back before the other's write uses it until
+            // its next refresh (entries it writes meanwhile are unreachable to the others: misses, never wrong answers).
             generation = NewGeneration();
-            if (!await WriteGenerationAsync(generation, cancellationToken).ConfigureAwait(false))
+            bool written;
+            if (_cache is IConditionalDistributedCache conditional)
+            {
+                (written, _) = await RunAsync(
+                    Operation.WriteGeneration,
+                    (Key: _generationKey, Value: Encoding.ASCII.GetBytes(generation), Conditional: conditional),
+                    static async (_, s, token) =>
+                    {
+                        await s.Conditional.SetIfAbsentAsync(s.Key, s.Value, token).ConfigureAwait(false);
+                        return true;
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                written = await WriteGenerationAsync(generation, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!written)
             {
                 return null;
             }
@@ -396,7 +446,8 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         Operation operation,
         TState state,
         Func<IDistributedCache, TState, CancellationToken, Task<T>> call,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        string? operationName = null)
     {
         var pipeline = Volatile.Read(ref _pipeline);
         try
@@ -415,14 +466,14 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         catch (BrokenCircuitException)
         {
             Interlocked.Increment(ref _skipped);
-            DistributedStoreLog.CallSkipped(_logger, OperationName(operation), PartitionHash);
+            DistributedStoreLog.CallSkipped(_logger, operationName ?? OperationName(operation), PartitionHash);
             return default;
         }
         catch (TimeoutRejectedException)
         {
             Interlocked.Increment(ref _timeouts);
             Interlocked.Increment(ref _failures);
-            DistributedStoreLog.CallTimedOut(_logger, OperationName(operation), Settings.Timeout.TotalMilliseconds, PartitionHash);
+            DistributedStoreLog.CallTimedOut(_logger, operationName ?? OperationName(operation), Settings.Timeout.TotalMilliseconds, PartitionHash);
             return default;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -432,7 +483,7 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         catch (Exception ex)
         {
             Interlocked.Increment(ref _failures);
-            DistributedStoreLog.CallFailed(_logger, OperationName(operation), ex.GetType().Name, PartitionHash);
+            DistributedStoreLog.CallFailed(_logger, operationName ?? OperationName(operation), ex.GetType().Name, PartitionHash);
             return default;
         }
     }
@@ -491,6 +542,7 @@ internal sealed class DistributedChatCacheStore : IChatCacheStore
         Remove,
         ReadGeneration,
         WriteGeneration,
+        Fleet,
     }
 
     private sealed record GenerationSnapshot(string Value, long ReadAt);
