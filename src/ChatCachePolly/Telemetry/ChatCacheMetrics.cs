@@ -45,6 +45,7 @@ internal sealed class ChatCacheMetrics
         meter.CreateObservableUpDownCounter("chatcache.bytes", ObserveBytes, "By", "Bytes held by the in-memory stores.");
         meter.CreateObservableCounter("chatcache.evictions", ObserveEvictions, "{entry}", "Entries evicted from the in-memory stores to make room.");
         meter.CreateObservableCounter("chatcache.store.errors", ObserveStoreErrors, "{error}", "Distributed store calls that failed or timed out (the request went on without the cache).");
+        meter.CreateObservableCounter("chatcache.store.write_behind.dropped", ObserveDroppedWrites, "{write}", "Background writes of a fleet store dropped because the write-behind queue was full (a later miss, never a wrong answer).");
     }
 
     public Meter Meter { get; }
@@ -169,6 +170,17 @@ internal sealed class ChatCacheMetrics
             if (memory is not null)
             {
                 yield return new Measurement<long>(read(memory), new KeyValuePair<string, object?>("chatcache.client", client));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDroppedWrites()
+    {
+        foreach (var (store, client) in _stores)
+        {
+            if (((store as TieredChatCacheStore)?.Distributed ?? store) is FleetChatCacheStore fleet)
+            {
+                yield return new Measurement<long>(fleet.DroppedWrites, new KeyValuePair<string, object?>("chatcache.client", client));
             }
         }
     }

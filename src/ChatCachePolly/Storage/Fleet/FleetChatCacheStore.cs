@@ -122,6 +122,8 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
 
     public async ValueTask<bool> RemoveAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
+        // A write of this key still queued here would bring the removed answer back after the remove: skipped.
+        _queue?.Discard(key);
         bool removed = await Shared.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
         await PublishAsync(FleetMessage.Removed(_fleet.InstanceId, Shared.PartitionHash, key), cancellationToken).ConfigureAwait(false);
         return removed;
@@ -272,6 +274,12 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
 
                 break;
             case FleetMessageKind.Removed when message.TryGetKey(out var removed) && !IsOwn(message):
+                if (_queue?.Discard(removed) == true)
+                {
+                    // This instance wrote the key lately: the write may have landed after the remote remove.
+                    _ = Shared.RemoveAsync(removed, CancellationToken.None).AsTask();
+                }
+
                 RemoteInvalidation?.Invoke(removed);
                 break;
             case FleetMessageKind.Cleared when !IsOwn(message):
