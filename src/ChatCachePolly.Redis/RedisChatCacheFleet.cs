@@ -109,6 +109,28 @@ internal sealed class RedisChatCacheFleet : IChatCacheFleet, IAsyncDisposable
         await database.ScriptEvaluateAsync(ReleaseScript, [name], [owner]).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task SetHashFieldAsync(string key, string field, long value, CancellationToken cancellationToken)
+    {
+        var database = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        await database.HashSetAsync(key, field, value).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<KeyValuePair<string, long>[]> GetHashAsync(string key, CancellationToken cancellationToken)
+    {
+        var database = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        var fields = await database.HashGetAllAsync(key).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var result = new List<KeyValuePair<string, long>>(fields.Length);
+        foreach (var field in fields)
+        {
+            if (field.Value.TryParse(out long value))
+            {
+                result.Add(new KeyValuePair<string, long>(field.Name.ToString(), value));
+            }
+        }
+
+        return [.. result];
+    }
+
     public void RegisterShutdown(Func<CancellationToken, Task> flush)
     {
         lock (_gate)

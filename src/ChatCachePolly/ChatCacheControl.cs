@@ -44,6 +44,21 @@ public sealed record ChatCacheControl
     /// cached the answer is <c>504 Gateway Timeout</c> and the network is not touched.
     /// </summary>
     public bool OnlyIfCached { get; init; }
+
+    /// <summary>
+    /// Gets the tags the answer to this request is stored with, so that <see cref="IChatCacheInvalidator.RemoveByTagAsync"/>
+    /// can remove every answer of, for example, one prompt version (<c>"prompt:v3"</c>) or one document (<c>"doc:42"</c>) at
+    /// once. Also read from the <see cref="TagsHeaderName"/> request header (comma-separated), which the cache removes before
+    /// the request is sent. At most 16 tags of at most 128 characters each; a request with more, or with an empty or
+    /// control-character tag, is not cached. Tags are not part of the key: identical requests share one answer whatever
+    /// their tags, and the answer keeps the tags of the request that stored it. Every answer also carries
+    /// <c>model:{model}</c> (the model the response names, and for a dated id such as <c>gpt-4o-mini-2024-07-18</c> also
+    /// <c>model:gpt-4o-mini</c>). Tags are stored hashed: never as written.
+    /// </summary>
+    public IReadOnlyList<string>? Tags { get; init; }
+
+    /// <summary>The request header the cache reads tags from (comma-separated) and removes before sending: <c>ChatCache-Tags</c>.</summary>
+    public const string TagsHeaderName = "ChatCache-Tags";
 }
 
 /// <summary>Extensions that attach <see cref="ChatCacheControl"/> directives to a request.</summary>

@@ -16,6 +16,17 @@ public interface IChatCacheInvalidator
     /// <returns><see langword="true"/> when an entry was removed; <see langword="false"/> when there was none or the request is not cacheable.</returns>
     ValueTask<bool> RemoveAsync(HttpRequestMessage request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Removes every entry of this client's partition tagged <paramref name="tag"/> (<see cref="ChatCacheControl.Tags"/>, the
+    /// <c>ChatCache-Tags</c> header, or the automatic <c>model:{model}</c>) that was stored before this call. In a fleet
+    /// (<c>AddChatCacheRedis</c>) it reaches every instance; over a plain <c>IDistributedCache</c>, which cannot find entries
+    /// by tag, it clears the partition's shared entries instead (coarse, never wrong).
+    /// </summary>
+    /// <param name="tag">The tag, as written on the requests.</param>
+    /// <param name="cancellationToken">The cancellation token.</param>
+    /// <returns>A task that completes when no entry with the tag can be served any more.</returns>
+    ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default);
+
     /// <summary>Removes every entry of this client's partition.</summary>
     /// <param name="cancellationToken">The cancellation token.</param>
     /// <returns>A task that completes when the partition is empty.</returns>

@@ -258,4 +258,49 @@ public sealed class FleetTests
             await DisposeAllAsync(apps);
         }
     }
+
+    [Fact]
+    public async Task Remove_by_tag_on_one_instance_reaches_every_instance_and_one_started_later()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var apps = await StartFleetAsync(redis, _upstream, 3, o => o.WriteBehind = false);
+        FleetApp? late = null;
+        try
+        {
+            static HttpRequestMessage Tagged(string question, string tag)
+            {
+                var request = Upstream.Chat(question);
+                request.Headers.TryAddWithoutValidation(ChatCacheControl.TagsHeaderName, tag);
+                return request;
+            }
+
+            await apps[0].SendAsync(Tagged("one", "prompt:v3"));
+            await apps[0].SendAsync(Tagged("two", "prompt:v4"));
+            foreach (var app in apps.Skip(1))
+            {
+                Assert.Contains("hit", (await app.SendAsync(Upstream.Chat("one"))).Response.CacheStatus(), StringComparison.Ordinal);
+            }
+
+            await apps[1].Invalidator.RemoveByTagAsync("prompt:v3");
+            await EventuallyAsync(() => apps[0].Memory.Count == 1 && apps[1].Memory.Count == 0 && apps[2].Memory.Count == 0, "a memory tier kept the tagged entry");
+            foreach (var app in apps)
+            {
+                Assert.Contains("hit", (await app.SendAsync(Upstream.Chat("two"))).Response.CacheStatus(), StringComparison.Ordinal);
+            }
+
+            late = new FleetApp(redis, _upstream, fleet: o => o.WriteBehind = false);
+            await late.ListeningAsync();
+            var (response, _) = await late.SendAsync(Upstream.Chat("one"));
+            Assert.Contains("fwd=miss", response.CacheStatus(), StringComparison.Ordinal);
+            Assert.Contains("hit", (await late.SendAsync(Upstream.Chat("two"))).Response.CacheStatus(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await DisposeAllAsync(apps);
+            if (late is not null)
+            {
+                await late.DisposeAsync();
+            }
+        }
+    }
 }

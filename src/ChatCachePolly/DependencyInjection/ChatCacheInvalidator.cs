@@ -19,6 +19,14 @@ internal sealed class ChatCacheInvalidator(IServiceProvider services, string cli
             && await _registry.GetStore(partition, options, services, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
     }
 
+    public ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(tag);
+        var options = Options;
+        return _registry.GetStore(options.Partition ?? clientName, options, services, TimeProvider)
+            .RemoveByTagAsync(ChatCacheTags.Hash(tag.Trim()), TimeProvider.GetUtcNow(), cancellationToken);
+    }
+
     public ValueTask ClearAsync(CancellationToken cancellationToken = default)
     {
         var options = Options;

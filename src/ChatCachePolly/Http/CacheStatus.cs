@@ -71,6 +71,7 @@ internal static class CacheStatus
         public static readonly string Streaming = Bypass("stream");
         public static readonly string Stateful = Bypass("stateful");
         public static readonly string Error = Bypass("error");
+        public static readonly string InvalidTags = Bypass("invalid-tags");
 
         public static string For(RequestVerdict verdict) => verdict switch
         {

@@ -36,7 +36,7 @@ internal enum RequestVerdict
 /// (cassettes: the recording shows the request for review); null otherwise, and always null on a hit.
 /// </remarks>
 internal readonly record struct RequestIdentity(
-    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null);
+    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null, ulong[]? Tags = null);
 
 /// <summary>
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash

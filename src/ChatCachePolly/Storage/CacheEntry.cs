@@ -22,10 +22,10 @@ internal sealed class CacheEntry
 {
     /// <summary>
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
-    /// (144 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
+    /// (152 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
     /// measured heap growth of the memory store (<c>eng/bench.sh --memory</c>).
     /// </summary>
-    internal const int OverheadBytes = 175;
+    internal const int OverheadBytes = 183;
 
     private const int EndpointMask = 0x0F;
     private const byte SharedContentTypeFlag = 0x10;
@@ -33,6 +33,7 @@ internal sealed class CacheEntry
 
     private readonly byte[] _buffer; // the body, then the packed headers
     private readonly StreamEvents? _events;
+    private readonly ulong[]? _tags;
     private readonly long _storedAtTicks;
     private readonly long _latencyTicks;
     private readonly int _bodyLength;
@@ -59,6 +60,7 @@ internal sealed class CacheEntry
     /// <param name="usage">The token usage the upstream reported.</param>
     /// <param name="eventEnds">For a recorded event stream, the offset just past each event.</param>
     /// <param name="eventTimesMs">For a recorded event stream, when each event arrived.</param>
+    /// <param name="tags">The hashes of the entry's tags (<see cref="Keys.ChatCacheTags"/>), or null.</param>
     public CacheEntry(
         ChatCacheKey key,
         int statusCode,
@@ -72,7 +74,8 @@ internal sealed class CacheEntry
         string? model,
         TokenUsage usage,
         int[]? eventEnds = null,
-        int[]? eventTimesMs = null)
+        int[]? eventTimesMs = null,
+        ulong[]? tags = null)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)statusCode, (uint)ushort.MaxValue, nameof(statusCode));
 
@@ -96,6 +99,7 @@ internal sealed class CacheEntry
         _buffer = Pack(body, headers);
         _bodyLength = body.Count;
         _events = eventEnds is null ? null : new StreamEvents(eventEnds, eventTimesMs);
+        _tags = tags is { Length: > 0 } ? tags : null;
         _storedAtTicks = storedAt.UtcTicks;
         _freshUntilTicks = freshUntil.UtcTicks;
         _latencyTicks = originalLatency.Ticks;
@@ -113,6 +117,7 @@ internal sealed class CacheEntry
         _buffer = source._buffer;
         _bodyLength = source._bodyLength;
         _events = source._events;
+        _tags = source._tags;
         _storedAtTicks = source._storedAtTicks;
         _freshUntilTicks = Volatile.Read(ref source._freshUntilTicks);
         _latencyTicks = source._latencyTicks;
@@ -167,12 +172,18 @@ internal sealed class CacheEntry
 
     public TokenUsage Usage { get; }
 
+    /// <summary>
+    /// Gets the hashes of the entry's tags (<see cref="Keys.ChatCacheTags"/>: the request's tags and the automatic
+    /// <c>model:{model}</c>), or <see langword="null"/>. Never the tags as written.
+    /// </summary>
+    public ulong[]? Tags => _tags;
+
     /// <summary>Gets the bytes counted against the store's byte cap: the entry as the heap holds it, so the cap bounds memory, not just payload.</summary>
     public long Size
     {
         get
         {
-            return OverheadBytes + ArrayBytes(_buffer.Length, 1) + (_events?.HeapBytes ?? 0)
+            return OverheadBytes + ArrayBytes(_buffer.Length, 1) + (_events?.HeapBytes ?? 0) + (_tags is null ? 0 : ArrayBytes(_tags.Length, 8))
                 + ((_bits & SharedContentTypeFlag) != 0 ? 0 : StringBytes(ContentType))
                 + ((_bits & SharedModelFlag) != 0 ? 0 : StringBytes(Model));
         }

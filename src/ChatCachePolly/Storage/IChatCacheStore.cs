@@ -50,6 +50,12 @@ internal interface IChatCacheStore
 
     /// <summary>Removes every entry.</summary>
     ValueTask ClearAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes every entry tagged <paramref name="tag"/> (a <see cref="ChatCacheTags"/> hash) stored at or before
+    /// <paramref name="at"/>. A store that cannot find entries by tag clears everything instead (coarse, never wrong).
+    /// </summary>
+    ValueTask RemoveByTagAsync(ulong tag, DateTimeOffset at, CancellationToken cancellationToken) => ClearAsync(cancellationToken);
 }
 
 /// <summary>The request an entry being stored answers.</summary>

@@ -177,6 +177,26 @@ internal sealed class MemoryChatCacheStore : IChatCacheStore
         return default;
     }
 
+    /// <summary>Removes every entry carrying <paramref name="tag"/> (one pass under the lock: no lookup sees a half-done removal).</summary>
+    public ValueTask RemoveByTagAsync(ulong tag, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            for (var entry = _head; entry is not null;)
+            {
+                var next = entry.LruNext;
+                if (entry.Tags is { } tags && Array.IndexOf(tags, tag) >= 0 && entry.StoredAt <= at)
+                {
+                    Remove(entry);
+                }
+
+                entry = next;
+            }
+        }
+
+        return default;
+    }
+
     /// <summary>Gets the keys from most to least recently used (tests and diagnostics).</summary>
     internal List<ChatCacheKey> KeysByRecency()
     {

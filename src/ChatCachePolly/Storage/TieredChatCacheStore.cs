@@ -43,6 +43,7 @@ internal sealed class TieredChatCacheStore : IChatCacheStore
             // Another instance's Remove or Clear (or a reconnect after which messages may have been missed) reaches this
             // instance's memory tier as an invalidation of its own: the same counters keep racing lookups from undoing it.
             fleet.RemoteInvalidation += key => _ = InvalidateMemoryAsync(key);
+            fleet.RemoteTagRemoval += (tag, at) => _ = RemoveTagFromMemoryAsync(tag, at);
         }
     }
 
@@ -51,6 +52,24 @@ internal sealed class TieredChatCacheStore : IChatCacheStore
 
     /// <summary>Gets the shared tier.</summary>
     public IChatCacheStore Distributed { get; }
+
+    /// <summary>Drops the memory copies carrying <paramref name="tag"/>: a tag removal that happened elsewhere.</summary>
+    internal async Task RemoveTagFromMemoryAsync(ulong tag, DateTimeOffset at)
+    {
+        Interlocked.Increment(ref _begun);
+        try
+        {
+            await Memory.RemoveByTagAsync(tag, at, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // As InvalidateMemoryAsync.
+        }
+        finally
+        {
+            Interlocked.Increment(ref _ended);
+        }
+    }
 
     /// <summary>Drops the memory copy of <paramref name="key"/> (or every copy): an invalidation that happened elsewhere.</summary>
     internal async Task InvalidateMemoryAsync(ChatCacheKey? key)
@@ -145,6 +164,31 @@ internal sealed class TieredChatCacheStore : IChatCacheStore
             bool inMemory = await Memory.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
             failure?.Throw();
             return inMemory || shared;
+        }
+        finally
+        {
+            Interlocked.Increment(ref _ended);
+        }
+    }
+
+    /// <remarks>The shared store first, then memory, as <see cref="RemoveAsync"/>.</remarks>
+    public async ValueTask RemoveByTagAsync(ulong tag, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _begun);
+        try
+        {
+            ExceptionDispatchInfo? failure = null;
+            try
+            {
+                await Distributed.RemoveByTagAsync(tag, at, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                failure = ExceptionDispatchInfo.Capture(ex);
+            }
+
+            await Memory.RemoveByTagAsync(tag, at, cancellationToken).ConfigureAwait(false);
+            failure?.Throw();
         }
         finally
         {

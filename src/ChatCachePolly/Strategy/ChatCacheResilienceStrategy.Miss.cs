@@ -108,7 +108,8 @@ internal sealed partial class ChatCacheResilienceStrategy
             originalLatency: latency,
             endpoint: endpoint,
             model: facts.Model,
-            usage: facts.Usage);
+            usage: facts.Usage,
+            tags: ChatCacheTags.ForEntry(identity.Tags, facts.Model));
 
         notStored ??= await StoreAsync(key, entry, new StoreWriteContext(request, identity.RequestBody), context.CancellationToken).ConfigureAwait(capture);
 

@@ -108,7 +108,8 @@ internal sealed partial class ChatCacheResilienceStrategy
                         model: recorded.Model,
                         usage: recorded.Usage,
                         eventEnds: recorded.EventEnds,
-                        eventTimesMs: recorded.EventTimesMs);
+                        eventTimesMs: recorded.EventTimesMs,
+                        tags: ChatCacheTags.ForEntry(pending.Identity.Tags, recorded.Model));
                     reason = await StoreAsync(pending.Identity.Key, entry, new StoreWriteContext(pending.Request, pending.Identity.RequestBody), CancellationToken.None).ConfigureAwait(false);
                 }
 

@@ -87,6 +87,9 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Disabled).ConfigureAwait(capture);
         }
 
+        // Read (and removed from the request) before anything else, so that tags never reach the provider, cached or not.
+        bool tagsValid = ChatCacheTags.TryRead(request, out var tags);
+
         RequestIdentity identity;
         try
         {
@@ -114,6 +117,17 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
 
             _events.Bypassed(identity, bypass);
             return await ForwardAsync(callback, context, state, bypass).ConfigureAwait(capture);
+        }
+
+        if (!tagsValid)
+        {
+            _events.Bypassed(identity, "invalid-tags");
+            return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.InvalidTags).ConfigureAwait(capture);
+        }
+
+        if (tags is not null)
+        {
+            identity = identity with { Tags = tags };
         }
 
         var endpoint = identity.Endpoint;

@@ -183,7 +183,7 @@ public sealed class DistributedChatCacheStoreTests
         var store = Store();
         string storeKey = (await store.GetStoreKeyAsync(Key(1), default))!;
         var payload = CacheEntrySerializer.Serialize(JsonEntry());
-        payload[4] = 2;
+        payload[4] = 3;
         await _shared.SetAsync(storeKey, payload);
 
         Assert.Null(await store.GetAsync(Key(1), default));

@@ -273,4 +273,55 @@ public sealed class FleetRulesTests : IDisposable
         b.Fleet.RestoreChannel();
         await UntilAsync(() => ((MemoryChatCacheStore)bMemory).Count == 0);
     }
+
+    private static HttpRequestMessage Tagged(string question, string tag)
+    {
+        var request = Request(question);
+        request.Headers.TryAddWithoutValidation(ChatCacheControl.TagsHeaderName, tag);
+        return request;
+    }
+
+    [Fact]
+    public async Task A_tag_removal_on_one_instance_reaches_the_others_memory_tier_and_their_shared_lookups()
+    {
+        var a = Instance(new FleetSettings { WriteBehind = false }, memoryTier: true);
+        var b = Instance(new FleetSettings { WriteBehind = false }, memoryTier: true);
+        await a.Harness.Client.SendAsync(Tagged("one", "prompt:v3"));
+        await a.Harness.Client.SendAsync(Tagged("two", "prompt:v4"));
+        Assert.Contains("hit", (await b.Harness.Client.SendAsync(Request("one"))).CacheStatus(), StringComparison.Ordinal); // into b's memory
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await a.Store.RemoveByTagAsync(ChatCacheTags.Hash("prompt:v3"), _time.GetUtcNow(), default);
+
+        // Still in Redis (entries are not found by tag there), but no instance serves it.
+        Assert.Equal(2, _hub.EntryCount);
+        Assert.Contains("fwd=miss", (await b.Harness.Client.SendAsync(Request("one"))).CacheStatus(), StringComparison.Ordinal);
+        Assert.Contains("hit", (await b.Harness.Client.SendAsync(Request("two"))).CacheStatus(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_instance_that_starts_after_a_tag_removal_reads_it_before_answering_from_the_shared_store()
+    {
+        var a = Instance(new FleetSettings { WriteBehind = false });
+        await a.Harness.Client.SendAsync(Tagged("one", "prompt:v3"));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await a.Store.RemoveByTagAsync(ChatCacheTags.Hash("prompt:v3"), _time.GetUtcNow(), default);
+
+        var late = Instance(new FleetSettings { WriteBehind = false });
+        Assert.Contains("fwd=miss", (await late.Harness.Client.SendAsync(Request("one"))).CacheStatus(), StringComparison.Ordinal);
+        Assert.Contains("hit", (await late.Harness.Client.SendAsync(Request("one"))).CacheStatus(), StringComparison.Ordinal); // stored after
+    }
+
+    [Fact]
+    public async Task While_tag_removals_cannot_be_read_the_shared_store_answers_nothing()
+    {
+        var a = Instance(new FleetSettings { WriteBehind = false });
+        await a.Harness.Client.SendAsync(Request("one"));
+        var b = Instance(new FleetSettings { WriteBehind = false });
+        var key = await KeyOfAsync("one");
+        _hub.HashesUnreadable = true;
+        Assert.Null(await b.Store.GetAsync(key, default));
+        _hub.HashesUnreadable = false;
+        Assert.NotNull(await b.Store.GetAsync(key, default));
+    }
 }

@@ -18,10 +18,15 @@ internal sealed class InMemoryFleetHub(TimeProvider time)
 
     public ConcurrentDictionary<string, byte[]> Entries { get; } = new(StringComparer.Ordinal);
 
+    public ConcurrentDictionary<string, ConcurrentDictionary<string, long>> Hashes { get; } = new(StringComparer.Ordinal);
+
     public List<FleetMessage> Published { get; } = [];
 
     /// <summary>Gets or sets a gate every entry write (not the generation's) waits for.</summary>
     public TaskCompletionSource? WriteGate { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether hash reads (tag removals) fail while everything else works.</summary>
+    public bool HashesUnreadable { get; set; }
 
     /// <summary>Gets or sets a value indicating whether every call fails (the engine is down).</summary>
     public bool Down { get; set; }
@@ -185,6 +190,24 @@ internal sealed class InMemoryFleet : IChatCacheFleet
     }
 
     public void RegisterShutdown(Func<CancellationToken, Task> flush) => _shutdown.Add(flush);
+
+    public Task SetHashFieldAsync(string key, string field, long value, CancellationToken cancellationToken)
+    {
+        _hub.ThrowIfDown();
+        _hub.Hashes.GetOrAdd(key, _ => new ConcurrentDictionary<string, long>())[field] = value;
+        return Task.CompletedTask;
+    }
+
+    public Task<KeyValuePair<string, long>[]> GetHashAsync(string key, CancellationToken cancellationToken)
+    {
+        _hub.ThrowIfDown();
+        if (_hub.HashesUnreadable)
+        {
+            throw new InvalidOperationException("hash reads fail");
+        }
+
+        return Task.FromResult(_hub.Hashes.TryGetValue(key, out var hash) ? hash.ToArray() : []);
+    }
 
     /// <summary>The channel was lost and is back (as after a Redis restart).</summary>
     public void RestoreChannel()

@@ -63,6 +63,9 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
     private readonly WriteBehindQueue? _queue;
     private readonly IDisposable _subscription;
     private readonly IDisposable _restored;
+    private readonly ConcurrentDictionary<ulong, long> _tagRemovals = new();
+    private volatile bool _anyTagRemoval;
+    private volatile bool _tagRemovalsKnown;
     private long _leadSequence;
 
     public FleetChatCacheStore(DistributedChatCacheStore shared, IChatCacheFleet fleet, FleetSettings settings, TimeProvider timeProvider, ILogger? logger = null)
@@ -91,6 +94,9 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
     /// </summary>
     public event Action<ChatCacheKey?>? RemoteInvalidation;
 
+    /// <summary>Raised when another instance removed the entries of a tag (its hash, and when): the memory tier drops its copies.</summary>
+    public event Action<ulong, DateTimeOffset>? RemoteTagRemoval;
+
     /// <summary>Gets the shared entries.</summary>
     public DistributedChatCacheStore Shared { get; }
 
@@ -106,7 +112,97 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
     /// <summary>Gets the number of writes waiting in the queue.</summary>
     public int PendingWrites => _queue?.Count ?? 0;
 
-    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => Shared.GetAsync(key, cancellationToken);
+    /// <remarks>
+    /// Entries are not found by tag in Redis: a tag removal is a time per tag hash (kept in Redis, learnt by message), and an
+    /// entry carrying a removed tag that was stored at or before that time is a miss here. Until this instance has read those
+    /// times (at first use, and again after a lost channel) every lookup is a miss, so it never serves an entry whose tag it
+    /// does not know to be removed.
+    /// </remarks>
+    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken)
+    {
+        if (!_tagRemovalsKnown)
+        {
+            return LoadTagRemovalsThenGetAsync(key, cancellationToken);
+        }
+
+        var pending = Shared.GetAsync(key, cancellationToken);
+        if (!_anyTagRemoval)
+        {
+            return pending;
+        }
+
+        return pending.IsCompletedSuccessfully ? new ValueTask<CacheEntry?>(Filter(pending.Result)) : FilterAsync(pending);
+    }
+
+    /// <summary>Removes the entries of <paramref name="tag"/> stored at or before <paramref name="at"/>, on every instance.</summary>
+    public async ValueTask RemoveByTagAsync(ulong tag, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        RecordTagRemoval(tag, at);
+        await Shared.GuardAsync(
+            "tag-write",
+            (Fleet: _fleet, Key: TagRemovalsKey, Field: ChatCacheTags.ToText(tag), At: at.UtcTicks),
+            static async (s, token) =>
+            {
+                await s.Fleet.SetHashFieldAsync(s.Key, s.Field, s.At, token).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+        await PublishAsync(FleetMessage.TagRemoved(_fleet.InstanceId, Shared.PartitionHash, tag, at), cancellationToken).ConfigureAwait(false);
+    }
+
+    private string TagRemovalsKey => Shared.KeyPrefix + "tags";
+
+    private async ValueTask<CacheEntry?> LoadTagRemovalsThenGetAsync(ChatCacheKey key, CancellationToken cancellationToken)
+    {
+        var (ok, removals) = await Shared.GuardAsync(
+            "tag-read",
+            (Fleet: _fleet, Key: TagRemovalsKey),
+            static (s, token) => s.Fleet.GetHashAsync(s.Key, token),
+            cancellationToken).ConfigureAwait(false);
+        if (!ok || removals is null)
+        {
+            return null; // which tags are removed is unknown: a miss, never a removed answer
+        }
+
+        foreach (var removal in removals)
+        {
+            if (ChatCacheTags.TryParse(removal.Key, out ulong tag))
+            {
+                RecordTagRemoval(tag, new DateTimeOffset(Math.Clamp(removal.Value, 0, DateTimeOffset.MaxValue.UtcTicks), TimeSpan.Zero));
+            }
+        }
+
+        _tagRemovalsKnown = true;
+        return Filter(await Shared.GetAsync(key, cancellationToken).ConfigureAwait(false));
+    }
+
+    private async ValueTask<CacheEntry?> FilterAsync(ValueTask<CacheEntry?> pending) => Filter(await pending.ConfigureAwait(false));
+
+    private CacheEntry? Filter(CacheEntry? entry)
+    {
+        if (entry?.Tags is not { } tags || !_anyTagRemoval)
+        {
+            return entry;
+        }
+
+        long storedAt = entry.StoredAt.UtcTicks;
+        foreach (ulong tag in tags)
+        {
+            if (_tagRemovals.TryGetValue(tag, out long removedAt) && storedAt <= removedAt)
+            {
+                return null;
+            }
+        }
+
+        return entry;
+    }
+
+    private void RecordTagRemoval(ulong tag, DateTimeOffset at)
+    {
+        long ticks = at.UtcTicks;
+        _tagRemovals.AddOrUpdate(tag, static (_, added) => added, static (_, existing, added) => Math.Max(existing, added), ticks);
+        _anyTagRemoval = true;
+    }
 
     public ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, CancellationToken cancellationToken)
     {
@@ -287,8 +383,9 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
                 Shared.ForgetGeneration();
                 RemoteInvalidation?.Invoke(null);
                 break;
-            case FleetMessageKind.TagRemoved when !IsOwn(message):
-                RemoteInvalidation?.Invoke(null);
+            case FleetMessageKind.TagRemoved when !IsOwn(message) && message.TryGetTagRemoval(out ulong tag, out var at):
+                RecordTagRemoval(tag, at);
+                RemoteTagRemoval?.Invoke(tag, at);
                 break;
         }
     }
@@ -298,6 +395,7 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
     private void OnChannelRestored()
     {
         FleetLog.ChannelRestored(_logger, Shared.PartitionHash);
+        _tagRemovalsKnown = false; // tag removals published meanwhile: read them again before the next lookup answers
         Shared.ForgetGeneration();
         RemoteInvalidation?.Invoke(null);
 

@@ -21,7 +21,7 @@ internal enum FleetMessageKind
 
 /// <summary>
 /// One message on the fleet channel. Wire format (ASCII, <c>|</c>-separated, versioned with the key format):
-/// <c>{kind letter}|{sender}|{partition hash}|{key hex or tag hash or empty}</c>. Carries hashes only, never a prompt, a tag
+/// <c>{kind letter}|{sender}|{partition hash}|{key hex, or tag hash@ticks, or empty}</c>. Carries hashes only, never a prompt, a tag
 /// as the user wrote it, or a credential.
 /// </summary>
 internal readonly record struct FleetMessage(FleetMessageKind Kind, string Sender, string PartitionHash, string Subject)
@@ -32,7 +32,25 @@ internal readonly record struct FleetMessage(FleetMessageKind Kind, string Sende
 
     public static FleetMessage Landed(string sender, string partitionHash, ChatCacheKey key) => new(FleetMessageKind.Landed, sender, partitionHash, key.ToString());
 
-    public static FleetMessage TagRemoved(string sender, string partitionHash, string tagHash) => new(FleetMessageKind.TagRemoved, sender, partitionHash, tagHash);
+    public static FleetMessage TagRemoved(string sender, string partitionHash, ulong tag, DateTimeOffset at) =>
+        new(FleetMessageKind.TagRemoved, sender, partitionHash, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Keys.ChatCacheTags.ToText(tag)}@{at.UtcTicks}"));
+
+    /// <summary>Gets the tag hash and time a <see cref="FleetMessageKind.TagRemoved"/> message carries.</summary>
+    public bool TryGetTagRemoval(out ulong tag, out DateTimeOffset at)
+    {
+        tag = 0;
+        at = default;
+        int separator = Subject.IndexOf('@', StringComparison.Ordinal);
+        if (separator < 0 || !Keys.ChatCacheTags.TryParse(Subject.AsSpan(0, separator), out tag)
+            || !long.TryParse(Subject.AsSpan(separator + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long ticks)
+            || ticks > DateTimeOffset.MaxValue.UtcTicks)
+        {
+            return false;
+        }
+
+        at = new DateTimeOffset(ticks, TimeSpan.Zero);
+        return true;
+    }
 
     /// <summary>Gets the key the message is about (<see cref="FleetMessageKind.Removed"/>, <see cref="FleetMessageKind.Landed"/>).</summary>
     public bool TryGetKey(out ChatCacheKey key) => ChatCacheKey.TryParse(Subject, out key);

@@ -46,6 +46,12 @@ internal interface IChatCacheFleet
     /// <summary>Gives the lease up when <paramref name="owner"/> still holds it (never another owner's).</summary>
     Task ReleaseLeaseAsync(string name, string owner, CancellationToken cancellationToken);
 
+    /// <summary>Sets <paramref name="field"/> of the hash <paramref name="key"/> to <paramref name="value"/> (no expiry).</summary>
+    Task SetHashFieldAsync(string key, string field, long value, CancellationToken cancellationToken);
+
+    /// <summary>Reads every field of the hash <paramref name="key"/> (none when it does not exist).</summary>
+    Task<KeyValuePair<string, long>[]> GetHashAsync(string key, CancellationToken cancellationToken);
+
     /// <summary>
     /// Registers work to finish before the engine closes its connection (flushing queued writes on shutdown); the engine runs
     /// it, bounded, when it is disposed.

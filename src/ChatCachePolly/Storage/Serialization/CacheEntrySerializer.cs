@@ -31,7 +31,8 @@ internal enum CacheEntryReadResult
 /// offset size  field
 ///  0      4    magic "CCPE" (0x43 0x43 0x50 0x45)
 ///  4      1    format version (1)
-///  5      1    flags: bit 0 body Brotli-compressed, bit 1 recorded event stream, bit 2 event times present; others 0
+///  5      1    flags: bit 0 body Brotli-compressed, bit 1 recorded event stream, bit 2 event times present, bit 3 tags
+///              present; others 0 (format 2 added the tags: format 1 entries are read as another version)
 ///  6      2    HTTP status code (uint16)
 ///  8      8    stored-at, UTC ticks (int64)
 /// 16      8    fresh-until, UTC ticks (int64) - fixed offset, patched in place when sliding expiration extends it
@@ -54,7 +55,7 @@ internal enum CacheEntryReadResult
 internal static class CacheEntrySerializer
 {
     /// <summary>The format version written by this library.</summary>
-    public const byte FormatVersion = 1;
+    public const byte FormatVersion = 2;
 
     /// <summary>Bodies at least this large are Brotli-compressed (when that makes them smaller).</summary>
     public const int DefaultCompressionThreshold = 4 * 1024;
@@ -65,6 +66,7 @@ internal static class CacheEntrySerializer
     internal const byte FlagCompressed = 1;
     internal const byte FlagEventStream = 2;
     internal const byte FlagEventTimes = 4;
+    internal const byte FlagTags = 8;
 
     private const int FixedHeaderSize = 49;
     private const int ChecksumSize = 8;
@@ -108,6 +110,11 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            if (entry.Tags is not null)
+            {
+                flags |= FlagTags;
+            }
+
             string fingerprint = entry.Key.Fingerprint;
             var headers = entry.GetHeaders();
             int size = FixedHeaderSize
@@ -138,6 +145,11 @@ internal static class CacheEntrySerializer
                         previous = time;
                     }
                 }
+            }
+
+            if (entry.Tags is { } tagHashes)
+            {
+                size += VarInt.Size((uint)tagHashes.Length) + (tagHashes.Length * sizeof(ulong));
             }
 
             size += VarInt.Size((uint)body.Length) + VarInt.Size((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
@@ -188,6 +200,16 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            if (entry.Tags is { } tags)
+            {
+                VarInt.Write(span, ref pos, (uint)tags.Length);
+                foreach (ulong tag in tags)
+                {
+                    BinaryPrimitives.WriteUInt64LittleEndian(span[pos..], tag);
+                    pos += sizeof(ulong);
+                }
+            }
+
             VarInt.Write(span, ref pos, (uint)body.Length);
             VarInt.Write(span, ref pos, (uint)storedBody.Length);
             storedBody.CopyTo(span[pos..]);
@@ -231,7 +253,7 @@ internal static class CacheEntrySerializer
 
             var content = payload[..^ChecksumSize];
             byte flags = content[5];
-            if ((flags & ~(FlagCompressed | FlagEventStream | FlagEventTimes)) != 0
+            if ((flags & ~(FlagCompressed | FlagEventStream | FlagEventTimes | FlagTags)) != 0
                 || ((flags & FlagEventTimes) != 0 && (flags & FlagEventStream) == 0))
             {
                 return CacheEntryReadResult.Corrupt;
@@ -324,6 +346,22 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            ulong[]? tagHashes = null;
+            if ((flags & FlagTags) != 0)
+            {
+                if (!TryReadCount(content, ref pos, sizeof(ulong), out int tagCount) || tagCount == 0)
+                {
+                    return CacheEntryReadResult.Corrupt;
+                }
+
+                tagHashes = new ulong[tagCount];
+                for (int i = 0; i < tagCount; i++)
+                {
+                    tagHashes[i] = BinaryPrimitives.ReadUInt64LittleEndian(content[pos..]);
+                    pos += sizeof(ulong);
+                }
+            }
+
             if (!VarInt.TryRead(content, ref pos, out uint bodyLength) || bodyLength > MaxBodyLength
                 || !VarInt.TryRead(content, ref pos, out uint storedLength) || storedLength != (uint)(content.Length - pos))
             {
@@ -368,7 +406,8 @@ internal static class CacheEntrySerializer
                 model,
                 new TokenUsage(inputTokens, outputTokens),
                 eventEnds,
-                eventTimes);
+                eventTimes,
+                tagHashes);
             return CacheEntryReadResult.Ok;
         }
         catch (Exception ex) when (ex is ArgumentException or DecoderFallbackException or OverflowException or InvalidOperationException)
