@@ -19,9 +19,14 @@ internal sealed class FleetApp : IAsyncDisposable
     private readonly StackExchange.Redis.ConnectionMultiplexer _connection;
 
     public FleetApp(RedisServer redis, Upstream upstream, ChatCacheStoreKind kind = ChatCacheStoreKind.MemoryAndDistributed, Action<ChatCacheRedisOptions>? fleet = null, Action<ChatCacheStrategyOptions>? configure = null)
+        : this(redis.ClientOptions(), upstream, kind, fleet, configure)
+    {
+    }
+
+    public FleetApp(StackExchange.Redis.ConfigurationOptions redis, Upstream upstream, ChatCacheStoreKind kind = ChatCacheStoreKind.MemoryAndDistributed, Action<ChatCacheRedisOptions>? fleet = null, Action<ChatCacheStrategyOptions>? configure = null)
     {
         var services = new ServiceCollection();
-        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(redis.ClientOptions());
+        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(redis);
         services.AddChatCacheRedis(_ => _connection, fleet ?? (_ => { }));
         services.AddHttpClient("openai")
             .ConfigurePrimaryHttpMessageHandler(() => new LambdaHandler(upstream.SendAsync))

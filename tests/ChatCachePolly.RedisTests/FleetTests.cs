@@ -303,4 +303,49 @@ public sealed class FleetTests
             }
         }
     }
+
+    [Fact]
+    public async Task A_stalled_redis_sigstop_delays_no_request_past_its_budget_and_the_fleet_recovers_when_it_resumes()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var apps = await StartFleetAsync(redis, _upstream, 3);
+        try
+        {
+            await apps[0].SendAsync(Upstream.Chat("warm"));
+            redis.Pause();
+            try
+            {
+                for (int round = 0; round < 3; round++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    var answers = await Task.WhenAll(apps.SelectMany(a => new[] { a.SendAsync(Upstream.Chat("warm")), a.SendAsync(Upstream.Chat($"stalled-{round}")) }));
+                    Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Response.StatusCode));
+                    Assert.All(answers, a => Assert.Contains("chatcmpl", a.Body, StringComparison.Ordinal));
+                    Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"round {round} took {watch.Elapsed} with Redis stalled");
+                }
+            }
+            finally
+            {
+                redis.Resume();
+            }
+
+            bool coordinated = false;
+            var deadline = Stopwatch.StartNew();
+            while (!coordinated && deadline.Elapsed < TimeSpan.FromSeconds(40))
+            {
+                await Task.Delay(250);
+                int before = _upstream.Calls;
+                string question = $"resumed-{deadline.ElapsedMilliseconds}";
+                var answers = await Task.WhenAll(apps.Select(a => a.SendAsync(Upstream.Chat(question))));
+                Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Response.StatusCode));
+                coordinated = _upstream.Calls - before == 1;
+            }
+
+            Assert.True(coordinated, "the instances did not coordinate again within 40 s of Redis resuming");
+        }
+        finally
+        {
+            await DisposeAllAsync(apps);
+        }
+    }
 }

@@ -32,7 +32,10 @@ internal sealed class RedisServer : IAsyncDisposable
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>Starts a server, or skips (fails on CI) the current test when redis-server is missing.</summary>
-    public static async Task<RedisServer> StartAsync(params string[] extraArguments)
+    public static Task<RedisServer> StartAsync(params string[] extraArguments) => StartAsync(FreePort(), extraArguments);
+
+    /// <summary>Starts a server on <paramref name="port"/> (a cluster node needs port + 10000 free too).</summary>
+    public static async Task<RedisServer> StartAsync(int port, params string[] extraArguments)
     {
         string? executable = Find();
         if (executable is null)
@@ -46,7 +49,7 @@ internal sealed class RedisServer : IAsyncDisposable
             Assert.Skip(reason);
         }
 
-        var server = new RedisServer(executable, FreePort(), extraArguments);
+        var server = new RedisServer(executable, port, extraArguments);
         await server.StartProcessAsync();
         return server;
     }
@@ -128,7 +131,19 @@ internal sealed class RedisServer : IAsyncDisposable
         return null;
     }
 
-    private static int FreePort()
+    /// <summary>Pauses the server (SIGSTOP): connections stay open, nothing answers - a network stall.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Resumes a paused server (SIGCONT).</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {_process!.Id}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    internal static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
