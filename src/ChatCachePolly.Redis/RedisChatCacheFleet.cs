@@ -12,7 +12,7 @@ namespace ChatCachePolly.Redis;
 /// pub/sub channel per key format, leases are set-if-absent keys released and renewed by compare-and-set scripts. Every
 /// operation touches one key, so it works unchanged on a Redis Cluster; pub/sub reaches every node's subscribers.
 /// </summary>
-internal sealed class RedisChatCacheFleet : IChatCacheFleet, IAsyncDisposable
+internal sealed class RedisChatCacheFleet : IChatCacheFleet, IAsyncDisposable, IDisposable
 {
     private const string RenewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
     private const string ReleaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -173,6 +173,12 @@ internal sealed class RedisChatCacheFleet : IChatCacheFleet, IAsyncDisposable
             await _connection.Result.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// As <see cref="DisposeAsync"/>, for a container disposed synchronously (<c>using var provider = ...</c>): blocks for the
+    /// bounded flush.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private async Task SubscribeAsync()
     {
