@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using ChatCachePolly.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Polly;
 
 namespace ChatCachePolly.RedisTests;
 
@@ -347,5 +349,32 @@ public sealed class FleetTests
         {
             await DisposeAllAsync(apps);
         }
+    }
+
+    [Fact]
+    public async Task A_container_disposed_synchronously_flushes_its_queued_writes_and_does_not_throw()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var services = new ServiceCollection();
+        services.AddChatCacheRedis(redis.EndPoint + ",abortConnect=false");
+        services.AddHttpClient("openai")
+            .ConfigurePrimaryHttpMessageHandler(() => new LambdaHandler(_upstream.SendAsync))
+            .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
+        services.AddChatCacheOptions("openai").Configure(o => o.Store = ChatCacheStoreKind.Distributed);
+        using (var provider = services.BuildServiceProvider())
+        {
+            var client = provider.GetRequiredService<IHttpClientFactory>().CreateClient("openai");
+            using var response = await client.SendAsync(Upstream.Chat("flushed"));
+            Assert.Contains("stored", response.CacheStatus(), StringComparison.Ordinal);
+        }
+
+        await using var inspect = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.InspectionOptions());
+        int entries = 0;
+        await foreach (var key in inspect.GetServer(redis.EndPoint).KeysAsync(pattern: "ccp:*"))
+        {
+            entries += key.ToString().EndsWith(":gen", StringComparison.Ordinal) || key.ToString().Contains(":lease:", StringComparison.Ordinal) ? 0 : 1;
+        }
+
+        Assert.Equal(1, entries);
     }
 }

@@ -98,11 +98,23 @@ internal sealed class TieredChatCacheStore : IChatCacheStore
 
     public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, CancellationToken cancellationToken) => GetAsync(key, timeProvider.GetUtcNow(), cancellationToken);
 
-    public async ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <remarks>A fresh memory hit completes synchronously (no state machine): the hot path of a fleet member.</remarks>
+    public ValueTask<CacheEntry?> GetAsync(ChatCacheKey key, DateTimeOffset now, CancellationToken cancellationToken)
     {
         long begun = Volatile.Read(ref _begun);
         bool quiet = Volatile.Read(ref _ended) == begun;
-        var local = await Memory.GetAsync(key, now, cancellationToken).ConfigureAwait(false);
+        var pending = Memory.GetAsync(key, now, cancellationToken);
+        if (pending.IsCompletedSuccessfully && pending.Result is { } fresh && fresh.IsFresh(now))
+        {
+            return new ValueTask<CacheEntry?>(fresh);
+        }
+
+        return GetSlowAsync(pending, key, now, begun, quiet, cancellationToken);
+    }
+
+    private async ValueTask<CacheEntry?> GetSlowAsync(ValueTask<CacheEntry?> pending, ChatCacheKey key, DateTimeOffset now, long begun, bool quiet, CancellationToken cancellationToken)
+    {
+        var local = await pending.ConfigureAwait(false);
         if (local is not null && local.IsFresh(now))
         {
             return local;
