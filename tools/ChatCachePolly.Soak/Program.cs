@@ -21,6 +21,12 @@
 //   - no reader still waiting after 30 s (hung), managed memory flat after warm-up (--max-growth-mb), bounded by --bursts
 //     and --max-seconds.
 //
+// --mode fleet-node --redis HOST:PORT --upstream URL [--count 16] [--question Q] [--go-file PATH] [--lease-ms 5000]: one
+// instance of a fleet (AddChatCacheRedis, MemoryAndDistributed) as its own OS process, for multi-process fleet tests. Waits
+// until --go-file exists (so that several processes start together), sends --count identical requests for --question at
+// once to the OpenAI-compatible server at --upstream, prints one line per answer ("answer: {status} {Cache-Status}") and
+// exits 0 when every answer is a 200 with the question's own answer.
+//
 // Exit code: 0 = PASS; 1 = a request failed or got someone else's answer (stream-race: any failure above); 2 = managed memory
 // grew more than --max-growth-mb after warm-up; 3 = bad arguments.
 using System.Diagnostics;
@@ -43,6 +49,11 @@ if (settings is null)
 if (settings.Mode == "stream-race")
 {
     return await StreamRace.RunAsync(settings);
+}
+
+if (settings.Mode == "fleet-node")
+{
+    return await FleetNode.RunAsync(settings);
 }
 
 Console.WriteLine($"soak: {settings.Requests:N0} requests, concurrency {settings.Concurrency}, store {settings.Store}, {settings.Distinct} distinct questions, {settings.UniquePercent}% unique, {settings.StreamPercent}% streamed, a fault every {settings.FaultEvery} requests, max {settings.MaxSeconds} s");
@@ -254,6 +265,16 @@ internal sealed record Settings(long Requests, int Concurrency, string Store, st
 
     public int BurstConcurrency { get; init; } = 4;
 
+    public string? Upstream { get; init; }
+
+    public int Count { get; init; } = 16;
+
+    public string Question { get; init; } = "Which instance answers this?";
+
+    public string? GoFile { get; init; }
+
+    public int LeaseMs { get; init; } = 5000;
+
     public static Settings? Parse(string[] args)
     {
         var s = new Settings(1_000_000, 64, "memory", "127.0.0.1:6379", 900, 200, 10, 25, 500, 5, 64);
@@ -265,7 +286,7 @@ internal sealed record Settings(long Requests, int Concurrency, string Store, st
             {
                 case "--requests" when number > 0: s = s with { Requests = number }; break;
                 case "--concurrency" when number > 0: s = s with { Concurrency = (int)number }; break;
-                case "--store" when value is "memory" or "redis": s = s with { Store = value }; break;
+                case "--store" when value is "memory" or "redis" or "fleet": s = s with { Store = value }; break;
                 case "--redis" when value.Length > 0: s = s with { Redis = value }; break;
                 case "--max-seconds" when number > 0: s = s with { MaxSeconds = (int)number }; break;
                 case "--distinct" when number > 0: s = s with { Distinct = (int)number }; break;
@@ -274,7 +295,12 @@ internal sealed record Settings(long Requests, int Concurrency, string Store, st
                 case "--fault-every" when number >= 0: s = s with { FaultEvery = (int)number }; break;
                 case "--sample-seconds" when number > 0: s = s with { SampleSeconds = (int)number }; break;
                 case "--max-growth-mb" when number > 0: s = s with { MaxGrowthMb = number }; break;
-                case "--mode" when value is "mixed" or "stream-race": s = s with { Mode = value }; break;
+                case "--mode" when value is "mixed" or "stream-race" or "fleet-node": s = s with { Mode = value }; break;
+                case "--upstream" when Uri.TryCreate(value, UriKind.Absolute, out _): s = s with { Upstream = value }; break;
+                case "--count" when number is > 0 and <= 1024: s = s with { Count = (int)number }; break;
+                case "--question" when value.Length > 0: s = s with { Question = value }; break;
+                case "--go-file" when value.Length > 0: s = s with { GoFile = value }; break;
+                case "--lease-ms" when number is >= 100 and <= 600_000: s = s with { LeaseMs = (int)number }; break;
                 case "--bursts" when number > 0: s = s with { Bursts = number }; break;
                 case "--burst-size" when number is > 0 and <= 256: s = s with { BurstSize = (int)number }; break;
                 case "--burst-concurrency" when number is > 0 and <= 64: s = s with { BurstConcurrency = (int)number }; break;

@@ -10,10 +10,17 @@ using Polly;
 /// </summary>
 internal static class SoakClient
 {
-    public static ServiceProvider Build(Settings settings, LoopbackOpenAIServer server, string name, int maxConnections, int retries, string apiKey)
+    public static ServiceProvider Build(Settings settings, LoopbackOpenAIServer server, string name, int maxConnections, int retries, string apiKey) =>
+        Build(settings, server.OpenAIEndpoint, name, maxConnections, retries, apiKey);
+
+    public static ServiceProvider Build(Settings settings, Uri endpoint, string name, int maxConnections, int retries, string apiKey)
     {
         var services = new ServiceCollection();
-        if (settings.Store == "redis")
+        if (settings.Store == "fleet")
+        {
+            services.AddChatCacheRedis(settings.Redis + ",abortConnect=false,connectTimeout=2000,syncTimeout=2000,asyncTimeout=2000", o => o.LeaseDuration = TimeSpan.FromMilliseconds(settings.LeaseMs));
+        }
+        else if (settings.Store == "redis")
         {
             services.AddStackExchangeRedisCache(o =>
             {
@@ -24,7 +31,7 @@ internal static class SoakClient
 
         services.AddHttpClient(name, c =>
             {
-                c.BaseAddress = server.OpenAIEndpoint;
+                c.BaseAddress = endpoint;
                 c.Timeout = Timeout.InfiniteTimeSpan;
                 c.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", "Bearer " + apiKey);
             })
@@ -37,7 +44,12 @@ internal static class SoakClient
             });
         services.AddChatCacheOptions(name).Configure(o =>
         {
-            o.Store = settings.Store == "redis" ? ChatCacheStoreKind.Distributed : ChatCacheStoreKind.Memory;
+            o.Store = settings.Store switch
+            {
+                "redis" => ChatCacheStoreKind.Distributed,
+                "fleet" => ChatCacheStoreKind.MemoryAndDistributed,
+                _ => ChatCacheStoreKind.Memory,
+            };
             o.DistributedStoreTimeout = TimeSpan.FromSeconds(1);
             o.MaxEntries = 5_000;
             o.MaxBytes = 64L * 1024 * 1024;
