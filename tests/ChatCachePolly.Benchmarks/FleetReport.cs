@@ -90,16 +90,52 @@ internal static class FleetReport
             using var fleet = Instance(slow, new CannedResponseHandler(response), kind, writeBehind, $"miss-{kind}-{writeBehind}");
             Console.WriteLine($"| Fleet {kind}, write-behind {(writeBehind ? "on" : "off")} | {Ms(MedianMiss(fleet.Client))} |");
         }
+
+        Console.WriteLine();
+        SlowUpstreamMisses(slow);
     }
 
-    private static double MedianMiss(HttpClient client)
+    /// <summary>The same misses against an upstream that answers after 500 ms (a short LLM call): the ratio the target is about.</summary>
+    private static void SlowUpstreamMisses(string slowRedis)
+    {
+        var response = Payloads.Response(1024);
+        Console.WriteLine("Miss against an upstream answering in 500 ms, Redis 5 ms away, median of 20:");
+        Console.WriteLine("| store | miss | ratio to Memory |");
+        Console.WriteLine("|---|---|---|");
+        double memoryMiss;
+        using (var memory = Clients.Cached(new DelayedHandler(response, TimeSpan.FromMilliseconds(500)), new ChatCacheStrategyOptions { MaxEntries = 1_000_000 }))
+        {
+            memoryMiss = MedianMiss(memory, warmup: 3, count: 20);
+            Console.WriteLine($"| Memory | {Ms(memoryMiss)} | 1.000 |");
+        }
+
+        foreach (var (kind, writeBehind) in new[] { (ChatCacheStoreKind.MemoryAndDistributed, true), (ChatCacheStoreKind.MemoryAndDistributed, false) })
+        {
+            using var fleet = Instance(slowRedis, new DelayedHandler(response, TimeSpan.FromMilliseconds(500)), kind, writeBehind, $"slow-{kind}-{writeBehind}");
+            double miss = MedianMiss(fleet.Client, warmup: 3, count: 20);
+            Console.WriteLine($"| Fleet {kind}, write-behind {(writeBehind ? "on" : "off")} | {Ms(miss)} | {(miss / memoryMiss).ToString("0.000", CultureInfo.InvariantCulture)} |");
+        }
+    }
+
+    private sealed class DelayedHandler(byte[] response, TimeSpan delay) : HttpMessageHandler
+    {
+        private readonly HttpMessageInvoker _canned = new(new CannedResponseHandler(response));
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            await Task.Delay(delay, cancellationToken);
+            return await _canned.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private static double MedianMiss(HttpClient client, int warmup = 30, int count = 200)
     {
         var bodies = Payloads.UniqueRequest(2048);
         var times = new List<double>();
-        for (int i = 0; i < 230; i++)
+        for (int i = 0; i < warmup + count; i++)
         {
             double t = Timed(client, bodies.Next()).GetAwaiter().GetResult();
-            if (i >= 30)
+            if (i >= warmup)
             {
                 times.Add(t);
             }

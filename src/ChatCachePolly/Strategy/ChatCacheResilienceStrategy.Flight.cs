@@ -195,16 +195,17 @@ internal sealed partial class ChatCacheResilienceStrategy
         bool capture = context.ContinueOnCapturedContext;
         while (true)
         {
-            var turn = await _fleet!.TakeTurnAsync(identity.Key, context.CancellationToken).ConfigureAwait(capture);
+            var (turn, recheck) = await _fleet!.TakeTurnAsync(identity.Key, context.CancellationToken).ConfigureAwait(capture);
             if (turn == FleetTurn.Alone)
             {
                 return (turn, null);
             }
 
-            // Looked again after every wait, and once more after taking the lead: the lookup before the flight and the lease
-            // are two steps, and a lead that ended between them has stored the answer this request would otherwise fetch again.
+            // Looked again after every wait, and once more after taking the lead (the lease's re-check, in the same round trip):
+            // the lookup before the flight and the lease are two steps, and a lead that ended between them has stored the
+            // answer this request would otherwise fetch again.
             var now = _timeProvider.GetUtcNow();
-            var entry = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
+            var entry = turn == FleetTurn.Lead ? recheck : await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
             if (entry is not null && entry.IsFresh(now) && directives.Allows(entry, now))
             {
                 if (turn == FleetTurn.Lead)

@@ -237,21 +237,41 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
     /// Takes this request's turn to go upstream for <paramref name="key"/>: leads when nobody in the fleet does, otherwise waits
     /// (bounded by the lease duration and <paramref name="cancellationToken"/>) until the current lead ends.
     /// </summary>
-    public async ValueTask<FleetTurn> TakeTurnAsync(ChatCacheKey key, CancellationToken cancellationToken)
+    /// <returns>
+    /// The turn and, with <see cref="FleetTurn.Lead"/>, what the shared store held for the key just after the lease was taken
+    /// (the re-check: a lead that ended between this request's lookup and its lease has stored the answer). The lease and the
+    /// re-check go out together, one after the other on the same connection, so they cost one round trip: Redis runs them in
+    /// order, and a lease released after its entry was written is only taken after that write. (On a Redis Cluster the two
+    /// keys live on different nodes, with no order between them: a re-check can then miss an entry written at that very
+    /// moment - one more upstream call, never a wrong answer.)
+    /// </returns>
+    public async ValueTask<(FleetTurn Turn, CacheEntry? Stored)> TakeTurnAsync(ChatCacheKey key, CancellationToken cancellationToken)
     {
         var landed = _waiters.GetOrAdd(key, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         string owner = string.Concat(_fleet.InstanceId, ":", Interlocked.Increment(ref _leadSequence).ToString(System.Globalization.CultureInfo.InvariantCulture));
         string lease = LeaseName(key);
         var duration = Settings.LeaseDuration;
-        var (ok, acquired) = await Shared.GuardAsync(
+        var acquiring = Shared.GuardAsync(
             "lease",
             (Fleet: _fleet, Lease: lease, Owner: owner, Duration: duration),
             static (s, token) => s.Fleet.TryAcquireLeaseAsync(s.Lease, s.Owner, s.Duration, token),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken);
+        var recheck = GetAsync(key, cancellationToken).AsTask();
+        var (ok, acquired) = await acquiring.ConfigureAwait(false);
+        CacheEntry? stored = null;
+        try
+        {
+            stored = await recheck.ConfigureAwait(false);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A failed re-check is a miss.
+        }
+
         if (!ok)
         {
             _waiters.TryRemove(new KeyValuePair<ChatCacheKey, TaskCompletionSource>(key, landed));
-            return FleetTurn.Alone;
+            return (FleetTurn.Alone, null);
         }
 
         if (acquired)
@@ -260,7 +280,7 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
             var lead = new Lead(key, lease, owner);
             _leads[key] = lead;
             lead.Renewal = RenewAsync(lead);
-            return FleetTurn.Lead;
+            return (FleetTurn.Lead, stored);
         }
 
         try
@@ -277,7 +297,7 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
             throw;
         }
 
-        return FleetTurn.LookAgain;
+        return (FleetTurn.LookAgain, null);
     }
 
     /// <summary>
