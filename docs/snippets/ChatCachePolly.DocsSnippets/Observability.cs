@@ -2,6 +2,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace ChatCachePolly.DocsSnippets;
 
@@ -14,8 +15,12 @@ public static class Observability
         // <snippet:observability-otel>
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
-                .AddMeter("ChatCachePolly")          // the cache's instruments
-                .AddMeter("Polly")                   // resilience.polly.strategy.events and friends
+                .AddMeter(ChatCacheTelemetry.MeterName)      // the cache's instruments
+                .AddMeter("Polly")                           // resilience.polly.strategy.events and friends
+                .AddOtlpExporter())
+            .WithTracing(tracing => tracing
+                .AddSource(ChatCacheTelemetry.ActivitySourceName) // one span per request: hit, miss, collapsed...
+                .AddHttpClientInstrumentation()              // the upstream call of a miss, as its child
                 .AddOtlpExporter());
         // </snippet:observability-otel>
     }

@@ -68,7 +68,29 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         _cassetteMode = _cassette is null ? null : CassetteModes.Resolve(options.CassetteMode);
     }
 
-    protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
+    /// <remarks>A span per request only while someone listens to <see cref="ChatCacheTelemetry.ActivitySourceName"/>.</remarks>
+    protected override ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state) =>
+        ChatCacheTracing.Source.HasListeners() ? ExecuteTracedAsync(callback, context, state) : ExecuteUntracedAsync(callback, context, state);
+
+    private async ValueTask<Outcome<HttpResponseMessage>> ExecuteTracedAsync<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
+        ResilienceContext context,
+        TState state)
+    {
+        using var activity = ChatCacheTracing.Source.StartActivity(ChatCacheTracing.ActivityName, System.Diagnostics.ActivityKind.Internal);
+        var outcome = await ExecuteUntracedAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+        if (activity is not null)
+        {
+            ChatCacheTracing.Complete(activity, outcome, _events.Client);
+        }
+
+        return outcome;
+    }
+
+    private async ValueTask<Outcome<HttpResponseMessage>> ExecuteUntracedAsync<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback,
         ResilienceContext context,
         TState state)

@@ -19,7 +19,7 @@ namespace ChatCachePolly.Telemetry;
 internal sealed class ChatCacheMetrics
 {
     /// <summary>The meter name, to subscribe with OpenTelemetry (<c>AddMeter("ChatCachePolly")</c>) or <c>dotnet-counters</c>.</summary>
-    public const string MeterName = "ChatCachePolly";
+    public const string MeterName = ChatCacheTelemetry.MeterName;
 
     private static readonly ChatCacheMetrics Shared = new(new Meter(MeterName, Version));
     private static readonly ConditionalWeakTable<IMeterFactory, ChatCacheMetrics> ByFactory = [];

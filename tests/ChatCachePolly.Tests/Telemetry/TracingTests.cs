@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ChatCachePolly.Tests.Support;
+
+namespace ChatCachePolly.Tests.Telemetry;
+
+/// <summary>Spans on <see cref="ChatCacheTelemetry.ActivitySourceName"/>: a hit leaves one too, and the upstream call of a miss is its child.</summary>
+public sealed class TracingTests : IDisposable
+{
+    private readonly ConcurrentQueue<Activity> _stopped = new();
+    private readonly ActivityListener _listener;
+
+    public TracingTests()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is ChatCacheTelemetry.ActivitySourceName or "test-upstream",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = _stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private List<Activity> SpansOf(string fingerprint) =>
+        [.. _stopped.Where(a => a.OperationName == "ChatCache" && (string?)a.GetTagItem("chatcache.key") == fingerprint)];
+
+    [Fact]
+    public async Task A_miss_and_a_hit_each_leave_a_span_with_what_the_caller_got_and_the_upstream_call_is_the_misses_child()
+    {
+        using var upstreamSource = new ActivitySource("test-upstream");
+        using var harness = CacheHarness.Create();
+        var upstreamSpans = new ConcurrentQueue<Activity?>();
+        harness.AsyncResponder = (_, _) =>
+        {
+            using var call = upstreamSource.StartActivity("upstream");
+            upstreamSpans.Enqueue(call);
+            return Task.FromResult(CacheHarness.Json(Fixtures.Response("chat.json")));
+        };
+        string question = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"trace {{Guid.NewGuid()}}"}]}""";
+
+        using var miss = await harness.Client.SendAsync(CacheHarness.ChatRequest(question, apiKey: "sk-secret-trace"));
+        using var hit = await harness.Client.SendAsync(CacheHarness.ChatRequest(question, apiKey: "sk-secret-trace"));
+        string fingerprint = hit.CacheStatus()[^12..];
+
+        var spans = SpansOf(fingerprint);
+        Assert.Equal(2, spans.Count);
+        Assert.Equal("miss", spans[0].GetTagItem("chatcache.result"));
+        Assert.Equal(true, spans[0].GetTagItem("chatcache.stored"));
+        Assert.Equal("hit", spans[1].GetTagItem("chatcache.result"));
+        Assert.Equal(CacheHarness.ClientName, spans[1].GetTagItem("chatcache.client"));
+        Assert.Equal(200, spans[1].GetTagItem("http.response.status_code"));
+
+        var upstream = Assert.Single(upstreamSpans);
+        Assert.NotNull(upstream);
+        Assert.Equal(spans[0].SpanId, upstream.ParentSpanId); // the miss's upstream call; the hit has none
+        Assert.All(spans, s => Assert.DoesNotContain(s.TagObjects, t => t.Value?.ToString()?.Contains("sk-secret", StringComparison.Ordinal) == true));
+    }
+
+    [Fact]
+    public async Task A_bypass_and_a_failure_are_spans_too()
+    {
+        // Spans of this test only: its calls run under a parent of its own (the listener hears every test in the assembly).
+        using var testSource = new ActivitySource("test-upstream");
+        using var parent = testSource.StartActivity("test");
+        Assert.NotNull(parent);
+        List<Activity> Mine() => [.. _stopped.Where(a => a.OperationName == "ChatCache" && a.ParentSpanId == parent.SpanId)];
+
+        using var harness = CacheHarness.Create();
+        using var bypass = await harness.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "https://api.openai.com/v1/models"));
+        Assert.Contains(Mine(), a => (string?)a.GetTagItem("chatcache.result") is "bypass" or "none");
+
+        harness.AsyncResponder = (_, _) => throw new HttpRequestException("boom sk-secret");
+        string question = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"fail {{Guid.NewGuid()}}"}]}""";
+        await Assert.ThrowsAsync<HttpRequestException>(() => harness.Client.SendAsync(CacheHarness.ChatRequest(question)));
+        var failed = Assert.Single(Mine(), a => a.GetTagItem("error.type") is not null);
+        Assert.Equal(typeof(HttpRequestException).FullName, failed.GetTagItem("error.type"));
+        Assert.Equal(ActivityStatusCode.Error, failed.Status);
+        Assert.DoesNotContain(failed.TagObjects, t => t.Value?.ToString()?.Contains("boom", StringComparison.Ordinal) == true);
+    }
+}
