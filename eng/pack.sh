@@ -15,7 +15,10 @@ mkdir -p "$out"
 # Source Link. With a GitHub 'origin' the SDK's Source Link reads the remote and commit from git. Without one (a CI clone of a
 # local path, a worktree with no remote) it would silently leave the source link empty, so map the repository root to
 # RepositoryUrl at HEAD instead (see SourceLinkCommit in Directory.Build.props).
+# The repository URL is never made up: REPOSITORY_URL (https://github.com/owner/name) when set, else the GitHub remote; with
+# neither, the packages carry the commit but no repository URL, and the PDBs embed every source instead of a Source Link.
 origin=$(git remote get-url origin 2>/dev/null || true)
+repository_url=${REPOSITORY_URL:-}
 sourcelink=()
 case "$origin" in
   https://github.com/* | git@github.com:* | ssh://git@github.com/*)
@@ -23,8 +26,14 @@ case "$origin" in
   *)
     commit=$(git rev-parse HEAD)
     sourcelink=("-p:SourceLinkCommit=$commit")
-    echo "Source Link: no GitHub 'origin' remote (${origin:-none}); mapping sources to RepositoryUrl at $commit" ;;
+    if [ -n "$repository_url" ]; then
+      sourcelink+=("-p:RepositoryUrl=$repository_url")
+      echo "Source Link: no GitHub 'origin' remote (${origin:-none}); mapping sources to $repository_url at $commit"
+    else
+      echo "Source Link: no GitHub 'origin' remote and no REPOSITORY_URL; no repository URL, sources embedded in the PDBs (commit $commit)"
+    fi ;;
 esac
+export CHECK_REPOSITORY_URL=$([ -n "$repository_url" ] || [[ "$origin" == *github.com* ]] && echo 1 || echo 0)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -41,6 +50,8 @@ fi
 python3 - "$out" <<'PY'
 import re, sys, zipfile, pathlib
 out = pathlib.Path(sys.argv[1])
+import os
+with_url = os.environ.get("CHECK_REPOSITORY_URL") == "1"
 failures = []
 def check(cond, what):
     if not cond: failures.append(what)
@@ -56,18 +67,19 @@ for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis"]:
             check(f in names, f"{nupkg.name}: missing {f}")
         check(not any(n.endswith(".pdb") for n in names), f"{nupkg.name}: a PDB belongs in the .snupkg")
         check("# " + pid in z.read("README.md").decode("utf-8"), f"{nupkg.name}: README.md is not {pid}'s PACKAGE.md")
-    for pattern, what in [(f"<id>{re.escape(pid)}</id>", "id"), (r'<license type="expression">MIT</license>', "MIT license"),
+    for pattern, what in ([(f"<id>{re.escape(pid)}</id>", "id"), (r'<license type="expression">MIT</license>', "MIT license"),
                           (r"<readme>README.md</readme>", "readme"), (r"<description>.{40,}</description>", "description"),
                           (r"<tags>.*polly.*</tags>", "tags"),
-                          (r'<repository type="git" url="https://github.com/[^"]+"[^>]* commit="[0-9a-f]{40}"', "repository url and commit")]:
+                          (r'<repository type="git"[^>]* commit="[0-9a-f]{40}"', "repository commit")]
+                          + ([(r'<repository type="git" url="https://github.com/[^"]+"', "repository url")] if with_url else [])):
         check(re.search(pattern, nuspec, re.S), f"{nupkg.name}: nuspec has no {what}")
     check(snupkg.exists(), f"{pid}: no symbols package {snupkg.name}")
-    if snupkg.exists():
+    if snupkg.exists() and with_url:
         with zipfile.ZipFile(snupkg) as z:
             pdb = z.read(f"lib/net10.0/{pid}.pdb")
         check(re.search(rb'\{"documents":\{"/_/\*":"https://raw\.githubusercontent\.com/[^"]+/[0-9a-f]{40}/\*"\}\}', pdb),
               f"{snupkg.name}: the PDB has no Source Link map to a commit (or non-deterministic paths)")
-    print(f"checked {nupkg.name} + {snupkg.name}: id, license, readme, repository commit, XML docs, Source Link")
+    print(f"checked {nupkg.name} + {snupkg.name}: id, license, readme, repository commit, XML docs" + (", repository URL, Source Link" if with_url else " (no repository URL given: sources embedded)"))
 if failures:
     print("\n".join("error: " + f for f in failures), file=sys.stderr); sys.exit(1)
 PY
