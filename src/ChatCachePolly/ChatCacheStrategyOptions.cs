@@ -244,6 +244,21 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     public Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? ShouldStore { get; set; }
 
     /// <summary>
+    /// Gets or sets a function that tells the tenant a request belongs to, as the application knows it (its own user, tenant
+    /// or service identity). When it returns a value, that value (hashed; never stored or logged) stands for the request's
+    /// credential in the key: requests of one tenant share answers across credential rotations (an Entra ID token that
+    /// changes every hour), and requests of two tenants never share. When it returns <see langword="null"/>, the credential
+    /// headers are keyed as without it. <c>OpenAI-Organization</c> and <c>OpenAI-Project</c> stay in the key either way.
+    /// </summary>
+    /// <remarks>
+    /// The value must come from what the application has verified (its authenticated user, its own configuration), never
+    /// from an unverified claim in a caller-supplied token or header: a forged value would read another tenant's answers.
+    /// Cassettes ignore it (their keys leave credentials out).
+    /// </remarks>
+    /// <value>Defaults to <see langword="null"/> (the credential headers are the tenant).</value>
+    public Func<ChatCacheTenantArguments, ValueTask<string?>>? TenantIdentity { get; set; }
+
+    /// <summary>
     /// Gets or sets a value indicating whether every miss is explained in the log (at Information level): the request's
     /// endpoint, and fingerprints of its query, tenant credentials, partition and canonical body, plus which top-level body fields
     /// were ignored - so two requests that should have shared an entry can be compared part by part. Never logs a secret or a

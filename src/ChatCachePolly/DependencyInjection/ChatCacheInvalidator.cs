@@ -14,7 +14,22 @@ internal sealed class ChatCacheInvalidator(IServiceProvider services, string cli
         ArgumentNullException.ThrowIfNull(request);
         var options = Options;
         var partition = options.Partition ?? clientName;
-        var identity = await RequestIdentifier.Create(options, partition).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken).ConfigureAwait(false);
+        byte[]? tenant = null;
+        if (options.TenantIdentity is { } tenantIdentity)
+        {
+            // The same tenant the strategy would key the request with (the callback gets a context of its own).
+            var context = Polly.ResilienceContextPool.Shared.Get(cancellationToken);
+            try
+            {
+                tenant = await Strategy.ChatCacheResilienceStrategy.TenantIdentityAsync(tenantIdentity, context, request).ConfigureAwait(false);
+            }
+            finally
+            {
+                Polly.ResilienceContextPool.Shared.Return(context);
+            }
+        }
+
+        var identity = await RequestIdentifier.Create(options, partition).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken, tenant).ConfigureAwait(false);
         return identity.Verdict == RequestVerdict.Cacheable
             && await _registry.GetStore(partition, options, services, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
     }

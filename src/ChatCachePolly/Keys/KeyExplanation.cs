@@ -17,14 +17,18 @@ namespace ChatCachePolly.Keys;
 /// <param name="Partition">A fingerprint of the partition.</param>
 /// <param name="Body">A fingerprint of the canonical body.</param>
 /// <param name="IgnoredFields">The top-level body fields that were present and left out of the key.</param>
-internal sealed record KeyExplanation(string Key, string Method, string Endpoint, string Query, string Tenant, string Partition, string Body, string IgnoredFields)
+/// <param name="TenantSource">Where the tenant part came from: <c>credential</c> (the credential headers),
+/// <c>application</c> (<see cref="ChatCacheStrategyOptions.TenantIdentity"/>, its value never shown) or <c>none</c> (a
+/// cassette key, which leaves credentials out).</param>
+internal sealed record KeyExplanation(string Key, string Method, string Endpoint, string Query, string Tenant, string Partition, string Body, string IgnoredFields, string TenantSource = "credential")
 {
     public override string ToString() =>
-        $"key={Key} method={Method} endpoint={Endpoint} query={Query} tenant={Tenant} partition={Partition} body={Body} ignored=[{IgnoredFields}]";
+        $"key={Key} method={Method} endpoint={Endpoint} query={Query} tenant={Tenant} tenant-source={TenantSource} partition={Partition} body={Body} ignored=[{IgnoredFields}]";
 
     /// <summary>Explains a key computed by <see cref="RequestKeyBuilder"/> (diagnostics only: hashes each part separately).</summary>
-    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpointKind, RequestKeyBuilder keyBuilder, ChatCacheKey key)
+    public static KeyExplanation Create(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpointKind, RequestKeyBuilder keyBuilder, ChatCacheKey key, byte[]? tenantIdentity = null)
     {
+        bool application = tenantIdentity is not null && keyBuilder.KeysCredentials;
         var uri = request.RequestUri!;
         string endpoint = $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{uri.AbsolutePath}";
         string query = string.IsNullOrEmpty(uri.Query) ? "none" : Fingerprint(Encoding.UTF8.GetBytes(uri.Query));
@@ -33,9 +37,9 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         var ignored = keyBuilder.Ignored;
         foreach (string name in RequestKeyBuilder.TenantHeaders.Concat(keyBuilder.AdditionalHeaders))
         {
-            if (!keyBuilder.KeysCredentials && RequestKeyBuilder.IsCredential(Array.IndexOf(RequestKeyBuilder.TenantHeaders, name)))
+            if ((!keyBuilder.KeysCredentials || application) && RequestKeyBuilder.IsCredential(Array.IndexOf(RequestKeyBuilder.TenantHeaders, name)))
             {
-                continue; // a cassette key leaves the credential out
+                continue; // a cassette key leaves the credential out; an application identity stands for it
             }
 
             if (request.Headers.NonValidated.TryGetValues(name, out var values))
@@ -48,6 +52,11 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         string bodyPart = CanonicalJson.TryWrite(body, ignored, endpointKind, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
         canonical.Clear();
 
+        if (application)
+        {
+            tenant.Append("application=").Append(Convert.ToHexStringLower(tenantIdentity!)).Append('\n');
+        }
+
         return new KeyExplanation(
             key.Fingerprint,
             request.Method.Method,
@@ -56,7 +65,8 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
             tenant.Length == 0 ? "none" : Fingerprint(Encoding.UTF8.GetBytes(tenant.ToString())),
             Fingerprint(Encoding.UTF8.GetBytes(partition)),
             bodyPart,
-            string.Join(',', IgnoredPresent(body, ignored, endpointKind)));
+            string.Join(',', IgnoredPresent(body, ignored, endpointKind)),
+            application ? "application" : keyBuilder.KeysCredentials ? "credential" : "none");
     }
 
     private static string Fingerprint(ReadOnlySpan<byte> bytes)

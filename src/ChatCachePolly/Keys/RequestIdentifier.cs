@@ -72,7 +72,13 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
         options.ExplainMisses,
         aliasCapacity: Math.Max(1024, Math.Min(options.MaxEntries, 1_000_000 / 4) * 4));
 
-    public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken)
+    /// <param name="request">The request.</param>
+    /// <param name="continueOnCapturedContext">Whether continuations run on the captured context.</param>
+    /// <param name="cancellationToken">The cancellation token.</param>
+    /// <param name="tenantIdentity">The application's tenant identity digest (<see cref="RequestKeyBuilder.TenantIdentityDigest"/>)
+    /// that stands for the credential headers, or null. Requests keyed with one skip the alias table (its frames key the
+    /// credential headers): they are always canonicalized.</param>
+    public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken, byte[]? tenantIdentity = null)
     {
         if (!classifier.TryClassify(request, out var endpoint, out bool plainUri))
         {
@@ -92,9 +98,10 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             ChatCacheKey key = default;
             RequestBodyFacts facts = default;
             AliasToken token = default;
-            if (_aliases is null || !_aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
+            var aliases = tenantIdentity is null ? _aliases : null;
+            if (aliases is null || !aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
             {
-                if (!keyBuilder.TryBuild(request, body.Span, partition, endpoint, out key, out facts))
+                if (!keyBuilder.TryBuild(request, body.Span, partition, endpoint, tenantIdentity, out key, out facts))
                 {
                     return new(RequestVerdict.InvalidBody, default, endpoint, false);
                 }
@@ -114,7 +121,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             }
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
-            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key) : null;
+            var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key, tenantIdentity) : null;
             return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
         }
         finally

@@ -37,6 +37,9 @@ internal sealed class RequestKeyBuilder
     // A credential header of a builder that leaves credentials out (cassettes): never equal to a keyed frame.
     private const byte NotKeyed = 2;
 
+    // The credential headers stand replaced by the application's tenant identity (ChatCacheStrategyOptions.TenantIdentity).
+    private const byte ApplicationIdentity = 3;
+
     // How an alias frame writes the URL (keys always write its parsed parts).
     private const byte ParsedUrl = 1;
     private const byte PlainUrl = 2;
@@ -97,7 +100,15 @@ internal sealed class RequestKeyBuilder
     /// <param name="endpoint">The endpoint the request goes to (the classifier's finding): some members are keyed per endpoint.</param>
     /// <param name="key">The key.</param>
     /// <param name="facts">Facts read from the body's root object.</param>
-    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpoint, out ChatCacheKey key, out RequestBodyFacts facts)
+    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpoint, out ChatCacheKey key, out RequestBodyFacts facts) =>
+        TryBuild(request, body, partition, endpoint, tenantIdentity: null, out key, out facts);
+
+    /// <summary>
+    /// As <see cref="TryBuild(HttpRequestMessage, ReadOnlySpan{byte}, string, EndpointKind, out ChatCacheKey, out RequestBodyFacts)"/>,
+    /// with the application's tenant identity (a SHA-256 digest, <see cref="TenantIdentityDigest"/>) in place of the
+    /// credential headers; null keys the credential headers.
+    /// </summary>
+    public bool TryBuild(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, EndpointKind endpoint, byte[]? tenantIdentity, out ChatCacheKey key, out RequestBodyFacts facts)
     {
         key = default;
         facts = default;
@@ -111,7 +122,7 @@ internal sealed class RequestKeyBuilder
         buffer.ResetWrittenCount();
         try
         {
-            WriteFrame(buffer, KeyFormatVersion, request, uri, partition);
+            WriteFrame(buffer, KeyFormatVersion, request, uri, partition, tenantIdentity: KeysCredentials ? tenantIdentity : null);
 
             // The body is last, so it needs no length prefix.
             if (!CanonicalJson.TryWrite(body, Ignored, endpoint, buffer, out facts))
@@ -147,7 +158,7 @@ internal sealed class RequestKeyBuilder
     /// Writes everything of the key but the body: the version, method, normalized URL, tenant headers (built-in and configured)
     /// and partition, each framed so that no two different requests write the same bytes.
     /// </summary>
-    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false, bool? plainUri = null)
+    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false, bool? plainUri = null, byte[]? tenantIdentity = null)
     {
         WriteInt32(buffer, version);
         WriteString(buffer, request.Method.Method);
@@ -187,7 +198,7 @@ internal sealed class RequestKeyBuilder
         }
         else
         {
-            WriteTenantHeaders(buffer, headers, KeysCredentials);
+            WriteTenantHeaders(buffer, headers, KeysCredentials, tenantIdentity);
 
             // Configured extra headers follow; with none configured the preimage is exactly the default one.
             WriteHeaders(buffer, headers, AdditionalHeaders);
@@ -270,7 +281,7 @@ internal sealed class RequestKeyBuilder
     /// pass over the request's headers: a lookup by name parses the name each time, and four lookups cost more than walking the
     /// handful of headers a request carries.
     /// </summary>
-    private static void WriteTenantHeaders(ArrayBufferWriter<byte> buffer, HttpHeadersNonValidated headers, bool keyCredentials)
+    private static void WriteTenantHeaders(ArrayBufferWriter<byte> buffer, HttpHeadersNonValidated headers, bool keyCredentials, byte[]? tenantIdentity = null)
     {
         TenantValues found = default;
         int present = 0;
@@ -294,6 +305,15 @@ internal sealed class RequestKeyBuilder
             {
                 WriteByte(buffer, NotKeyed);
             }
+            else if (tenantIdentity is not null && IsCredential(i))
+            {
+                // The application's tenant stands for the credential: a marker no credential frame writes, then (once) its digest.
+                WriteByte(buffer, ApplicationIdentity);
+                if (i == 0)
+                {
+                    buffer.Write(tenantIdentity);
+                }
+            }
             else if ((present & (1 << i)) != 0)
             {
                 WriteValues(buffer, found[i]);
@@ -303,6 +323,17 @@ internal sealed class RequestKeyBuilder
                 WriteByte(buffer, Absent);
             }
         }
+    }
+
+    /// <summary>
+    /// The digest of an application tenant identity as the key takes it: SHA-256 of a domain prefix and the UTF-8 of the value
+    /// (32 bytes; the value itself is never kept).
+    /// </summary>
+    public static byte[] TenantIdentityDigest(string identity)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes("chatcache-tenant\0" + identity);
+        return SHA256.HashData(bytes);
     }
 
     /// <summary>Whether the tenant header at <paramref name="index"/> is a credential (<c>Authorization</c>, <c>api-key</c>).</summary>

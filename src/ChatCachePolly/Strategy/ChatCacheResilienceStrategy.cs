@@ -28,6 +28,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
     private readonly IChatCacheStore _store;
     private readonly FlightTable _flights;
     private readonly FleetChatCacheStore? _fleet;
+    private readonly Func<ChatCacheTenantArguments, ValueTask<string?>>? _tenantIdentity;
     private readonly RequestIdentifier _identifier;
     private readonly bool _enabled;
     private readonly TimeSpan _timeToLive;
@@ -54,6 +55,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         _flights = flights;
         _fleet = store as FleetChatCacheStore ?? (store as TieredChatCacheStore)?.Distributed as FleetChatCacheStore;
         _identifier = RequestIdentifier.Create(options, partition);
+        _tenantIdentity = options.TenantIdentity;
         _enabled = options.Enabled;
         _timeToLive = options.TimeToLive;
         _sliding = options.SlidingExpiration;
@@ -115,7 +117,8 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         RequestIdentity identity;
         try
         {
-            identity = await _identifier.IdentifyAsync(request, capture, context.CancellationToken).ConfigureAwait(capture);
+            byte[]? tenant = _tenantIdentity is null ? null : await TenantIdentityAsync(_tenantIdentity, context, request).ConfigureAwait(capture);
+            identity = await _identifier.IdentifyAsync(request, capture, context.CancellationToken, tenant).ConfigureAwait(capture);
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
@@ -235,6 +238,16 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
 
             // Nothing to follow any more: lead (or follow) the next flight for this key.
         }
+    }
+
+    /// <summary>
+    /// The application's tenant for <paramref name="request"/>, as the key takes it (a digest), or null for the credential
+    /// headers. A failing callback fails the keying: the request passes through uncached (never keyed without its tenant).
+    /// </summary>
+    internal static async ValueTask<byte[]?> TenantIdentityAsync(Func<ChatCacheTenantArguments, ValueTask<string?>> tenantIdentity, ResilienceContext context, HttpRequestMessage request)
+    {
+        string? identity = await tenantIdentity(new ChatCacheTenantArguments(context, request)).ConfigureAwait(context.ContinueOnCapturedContext);
+        return identity is null ? null : RequestKeyBuilder.TenantIdentityDigest(identity);
     }
 
     /// <remarks>The memory store answers synchronously: that answer is returned without an async state machine.</remarks>
