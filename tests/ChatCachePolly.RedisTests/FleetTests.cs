@@ -377,4 +377,28 @@ public sealed class FleetTests
 
         Assert.Equal(1, entries);
     }
+
+    [Fact]
+    public async Task A_streamed_burst_over_three_instances_costs_one_call_per_instance_never_more()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var apps = await StartFleetAsync(redis, _upstream, 3);
+        try
+        {
+            // Streams collapse within an instance; across instances each goes upstream (no follower waits for a whole
+            // recording before its first event): a burst of 24 over 3 instances costs at most 3 calls.
+            _upstream.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var burst = Enumerable.Range(0, 24).Select(i => apps[i % 3].SendAsync(Upstream.Chat("streamed burst", stream: true))).ToArray();
+            await EventuallyAsync(() => _upstream.Calls == 3, "each instance did not call upstream for its own stream");
+            Assert.All(apps, a => Assert.Equal(0, a.Fleet.Waiting));
+            _upstream.Gate.SetResult();
+            var answers = await Task.WhenAll(burst);
+            Assert.All(answers, a => Assert.Equal(Upstream.ChatStream, a.Body));
+            Assert.Equal(3, _upstream.Calls);
+        }
+        finally
+        {
+            await DisposeAllAsync(apps);
+        }
+    }
 }
