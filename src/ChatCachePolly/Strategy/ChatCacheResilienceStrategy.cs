@@ -105,14 +105,14 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             return await callback(context, state).ConfigureAwait(capture);
         }
 
+        // Read (and removed from the request) before anything else, so that tags never reach the provider, cached or not.
+        bool tagsValid = ChatCacheTags.TryRead(request, out var tags);
+
         if (!_enabled)
         {
             _events.Bypassed(default, "disabled");
             return await ForwardAsync(callback, context, state, CacheStatus.Bypasses.Disabled).ConfigureAwait(capture);
         }
-
-        // Read (and removed from the request) before anything else, so that tags never reach the provider, cached or not.
-        bool tagsValid = ChatCacheTags.TryRead(request, out var tags);
 
         RequestIdentity identity;
         try

@@ -184,4 +184,12 @@ public sealed class TagTests
         Assert.Contains("fwd=miss", await SendAsync(provider, Chat("one")));
         Assert.Contains("hit", await SendAsync(provider, Chat("two"))); // the memory tier knows its tags
     }
+
+    [Fact]
+    public async Task A_disabled_cache_still_removes_the_tags_header()
+    {
+        await using var provider = Build(o => o.Enabled = false);
+        Assert.Contains("detail=disabled", await SendAsync(provider, Chat("one", header: "prompt:v3")));
+        Assert.All(_sent, r => Assert.False(r.Headers.Contains(ChatCacheControl.TagsHeaderName)));
+    }
 }
