@@ -42,9 +42,13 @@ internal sealed class ChatCacheStoreRegistry
     /// <summary>Gets the partition's requests in flight (shared by every pipeline of the partition, across reloads).</summary>
     public FlightTable GetFlights(string partition) => _flights.GetOrAdd(partition, static _ => new FlightTable());
 
-    /// <summary>Gets every store created so far, of every kind (invalidation: clear all).</summary>
+    /// <summary>
+    /// Gets every store created so far, of every kind (invalidation: clear all). Tiered stores come first, so that their
+    /// tiers are cleared in the order (and under the counters) that keeps racing lookups from copying a cleared entry back;
+    /// their tiers then come again on their own, which clears nothing more.
+    /// </summary>
     public IEnumerable<IChatCacheStore> AllStores =>
-        _memoryStores.Values.Cast<IChatCacheStore>().Concat(_distributedStores.Values).Concat(_fleetStores.Values).Concat(_cassetteStores.Values);
+        _tieredStores.Values.Cast<IChatCacheStore>().Concat(_memoryStores.Values).Concat(_distributedStores.Values).Concat(_fleetStores.Values).Concat(_cassetteStores.Values);
 
     /// <summary>
     /// Gets the partition's store of the kind chosen by <see cref="ChatCacheStrategyOptions.Store"/>, created on first use and

@@ -78,4 +78,25 @@ public sealed class InvalidationTests
         Assert.False(await invalidator.RemoveAsync(new HttpRequestMessage(HttpMethod.Get, "https://api.openai.com/v1/models")));
         Assert.False(await invalidator.RemoveAsync(CacheHarness.ChatRequest("{not json")));
     }
+
+    [Fact]
+    public async Task Clear_all_clears_a_tiered_partition_through_its_tiered_store_first()
+    {
+        // Through the tiered store, its tiers are cleared shared-first under its counters, so a lookup racing the clear cannot
+        // copy a cleared shared entry back into memory (the rule of TieredChatCacheStore); clearing the memory tier and the
+        // shared store as two unrelated stores would allow it.
+        var services = new ServiceCollection();
+        services.AddDistributedMemoryCache();
+        var upstream = new MockHttpMessageHandler();
+        upstream.Fallback.Respond(_ => CacheHarness.Json(Fixtures.Response("chat.json")));
+        services.AddHttpClient("t").ConfigurePrimaryHttpMessageHandler(() => upstream).AddResilienceHandler("chat", (p, c) => p.AddChatCache(c));
+        services.AddChatCacheOptions("t").Configure(o => o.Store = ChatCacheStoreKind.MemoryAndDistributed);
+        await using var provider = services.BuildServiceProvider();
+        await SendAsync(provider, "t");
+
+        var registry = ChatCachePolly.DependencyInjection.ChatCacheStoreRegistry.For(provider);
+        Assert.IsType<ChatCachePolly.Storage.TieredChatCacheStore>(registry.AllStores.First());
+        await provider.GetRequiredKeyedService<IChatCacheInvalidator>("t").ClearAllAsync();
+        Assert.Contains("fwd=miss", await SendAsync(provider, "t"));
+    }
 }
