@@ -177,6 +177,7 @@ public sealed class FleetRulesTests : IDisposable
         var taken = await follower.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(HttpStatusCode.OK, taken.StatusCode);
         Assert.Equal(1, b.Harness.UpstreamCalls);
+        Assert.Equal(0, b.Store.Waiting); // the waiter that timed out is not left behind
         hung.SetResult(CacheHarness.Json(Fixtures.Response("chat.json")));
         await leader;
     }

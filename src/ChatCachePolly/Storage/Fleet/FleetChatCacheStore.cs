@@ -291,10 +291,10 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
         {
             // No word within a lease's life: the holder died or the message was lost; the lease has expired by now.
         }
-        catch (OperationCanceledException)
+        finally
         {
+            // Never left behind: a waiter that timed out or was cancelled would otherwise stay for a key nobody asks again.
             _waiters.TryRemove(new KeyValuePair<ChatCacheKey, TaskCompletionSource>(key, landed));
-            throw;
         }
 
         return (FleetTurn.LookAgain, null);
