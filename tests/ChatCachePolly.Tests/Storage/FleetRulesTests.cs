@@ -325,4 +325,42 @@ public sealed class FleetRulesTests : IDisposable
         _hub.HashesUnreadable = false;
         Assert.NotNull(await b.Store.GetAsync(key, default));
     }
+
+    [Fact]
+    public async Task Concurrent_identical_misses_on_three_instances_cost_one_call_every_time()
+    {
+        // A race, repeated (more under CHATCACHE_STRESS_ITERATIONS): no timing helps here - the clock is fake, so a follower
+        // whose wake-up message were lost would wait for ever and fail the test.
+        var instances = new[] { Instance(), Instance(), Instance() };
+        for (int i = 0; i < Stress.Iterations(20); i++)
+        {
+            int before = instances.Sum(x => x.Harness.UpstreamCalls);
+            string question = $"race {i}";
+            var answers = await Task.WhenAll(Enumerable.Range(0, 24).Select(n => Task.Run(() => instances[n % 3].Harness.Client.SendAsync(Request(question)))))
+                .WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+            Assert.Equal(1, instances.Sum(x => x.Harness.UpstreamCalls) - before);
+            await UntilAsync(() => _hub.HeldLeases == 0 && instances.All(x => x.Store.PendingWrites == 0 && x.Store.Waiting == 0));
+        }
+    }
+
+    [Fact]
+    public async Task When_the_lead_fails_a_waiting_instance_leads_at_once_not_after_the_lease()
+    {
+        // The clock never moves: a follower that had to wait out the lease would never finish.
+        var a = Instance();
+        var b = Instance();
+        var failing = new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Harness.AsyncResponder = (_, _) => failing.Task;
+        var leader = a.Harness.Client.SendAsync(Request());
+        await UntilAsync(() => a.Harness.UpstreamCalls == 1);
+        var follower = b.Harness.Client.SendAsync(Request());
+        await UntilAsync(() => b.Store.Waiting == 1);
+
+        failing.SetResult(CacheHarness.Json("""{"error":{"message":"overloaded"}}""", HttpStatusCode.ServiceUnavailable));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await leader).StatusCode);
+        var answered = await follower.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        Assert.Equal(1, b.Harness.UpstreamCalls);
+    }
 }

@@ -42,9 +42,9 @@ internal enum FleetTurn
 /// instances raise <see cref="RemoteInvalidation"/> (their memory tier drops the key, or everything) and, on a clear, forget
 /// their cached generation. When the channel was lost and is back, messages may have been missed: everything local is dropped
 /// (the same event with no key), so no instance serves an answer invalidated while it was cut off.</para>
-/// <para><b>Lead.</b> Invariant: at most one instance holds the lease of a key at a time, and a holder publishes
-/// <see cref="FleetMessageKind.Landed"/> after its entry is in the shared store (or when it knows none will be), then gives the
-/// lease up. A waiter registers for that message before it tries the lease, so the message cannot slip between a failed try
+/// <para><b>Lead.</b> Invariant: at most one instance holds the lease of a key at a time, and a holder gives the lease up
+/// only after its entry is in the shared store (or when it knows none will be), then publishes
+/// <see cref="FleetMessageKind.Landed"/>. A waiter registers for that message before it tries the lease, so the message cannot slip between a failed try
 /// and the wait; a lost message or a dead holder costs at most one <see cref="FleetSettings.LeaseDuration"/>, after which the
 /// lease has expired and a waiter takes it. The lease is renewed every third of its duration while the call runs.</para>
 /// <para><b>Write-behind.</b> <see cref="SetAsync(ChatCacheKey, CacheEntry, CancellationToken)"/> queues the write and answers
@@ -312,13 +312,17 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
         }
     }
 
-    /// <summary>Ends a lead whose write is done (or will never be): tell the fleet, then give the lease up.</summary>
+    /// <summary>
+    /// Ends a lead whose write is done (or will never be): give the lease up, then tell the fleet. In that order, a woken
+    /// follower that finds nothing stored (the lead failed) can take the lease at once; told first, it could find the lease
+    /// still held and wait a whole lease for a message already sent. A follower that takes the freed lease before the message
+    /// still finds the entry: it was written before the lease was given up, and the lease's re-check reads it.
+    /// </summary>
     internal async Task FinishLeadAsync(Lead lead)
     {
         try
         {
             lead.StopRenewal();
-            await PublishAsync(FleetMessage.Landed(_fleet.InstanceId, Shared.PartitionHash, lead.Key), CancellationToken.None).ConfigureAwait(false);
             await Shared.GuardAsync(
                 "lease-release",
                 (Fleet: _fleet, Lead: lead),
@@ -328,6 +332,7 @@ internal sealed class FleetChatCacheStore : IChatCacheStore
                     return true;
                 },
                 CancellationToken.None).ConfigureAwait(false);
+            await PublishAsync(FleetMessage.Landed(_fleet.InstanceId, Shared.PartitionHash, lead.Key), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
