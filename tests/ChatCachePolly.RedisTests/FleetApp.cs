@@ -28,15 +28,7 @@ internal sealed class FleetApp : IAsyncDisposable
         var services = new ServiceCollection();
         _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(redis);
         services.AddChatCacheRedis(_ => _connection, fleet ?? (_ => { }));
-        services.AddHttpClient("openai")
-            .ConfigurePrimaryHttpMessageHandler(() => new LambdaHandler(upstream.SendAsync))
-            .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
-        services.AddChatCacheOptions("openai").Configure(o =>
-        {
-            o.Store = kind;
-            configure?.Invoke(o);
-        });
-        _services = services.BuildServiceProvider();
+        _services = RedisApp.BuildClient(services, upstream, kind, configure);
         Client = _services.GetRequiredService<IHttpClientFactory>().CreateClient("openai");
         Invalidator = _services.GetRequiredKeyedService<IChatCacheInvalidator>("openai");
     }

@@ -26,6 +26,15 @@ internal sealed class RedisApp : IAsyncDisposable
             o.InstanceName = options.InstanceName;
             o.ConfigurationOptions = options.ConfigurationOptions;
         });
+        _services = RedisApp.BuildClient(services, upstream, kind, configure);
+        Client = _services.GetRequiredService<IHttpClientFactory>().CreateClient("openai");
+    }
+
+    public HttpClient Client { get; }
+
+    /// <summary>Adds the named HttpClient "openai" (cache first, over the shared upstream) with its options, and builds the provider.</summary>
+    internal static ServiceProvider BuildClient(ServiceCollection services, Upstream upstream, ChatCacheStoreKind kind, Action<ChatCacheStrategyOptions>? configure)
+    {
         services.AddHttpClient("openai")
             .ConfigurePrimaryHttpMessageHandler(() => new LambdaHandler(upstream.SendAsync))
             .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
@@ -34,11 +43,8 @@ internal sealed class RedisApp : IAsyncDisposable
             o.Store = kind;
             configure?.Invoke(o);
         });
-        _services = services.BuildServiceProvider();
-        Client = _services.GetRequiredService<IHttpClientFactory>().CreateClient("openai");
+        return services.BuildServiceProvider();
     }
-
-    public HttpClient Client { get; }
 
     public IServiceProvider Services => _services;
 
