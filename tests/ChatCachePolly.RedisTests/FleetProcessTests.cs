@@ -19,8 +19,11 @@ public sealed class FleetProcessTests
         }
 
         Assert.NotNull(dir);
-        string dll = Path.Combine(dir.FullName, "tools", "ChatCachePolly.Soak", "bin", "Release", "net10.0", "ChatCachePolly.Soak.dll");
-        Assert.True(File.Exists(dll), $"{dll} is not built (dotnet build ChatCachePolly.sln -c Release builds it)");
+
+        // The tool is built with these tests (a build-order reference in the project file), in the same configuration.
+        string configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Release";
+        string dll = Path.Combine(dir.FullName, "tools", "ChatCachePolly.Soak", "bin", configuration, "net10.0", "ChatCachePolly.Soak.dll");
+        Assert.True(File.Exists(dll), $"{dll} is not built (building this test project builds it)");
         return dll;
     }
 
