@@ -71,7 +71,10 @@ internal static class ChatCacheTags
     /// never reaches the provider. <see langword="false"/> when a tag is invalid or there are more than <see cref="MaxTags"/>:
     /// such a request is not cached (an entry missing one of its tags could not be removed by it).
     /// </summary>
-    public static bool TryRead(HttpRequestMessage request, out ulong[]? tags)
+    /// <param name="request">The request.</param>
+    /// <param name="control">The request's <see cref="ChatCacheControl"/>, already read by the caller (or null).</param>
+    /// <param name="tags">The tag hashes, or null when there are none.</param>
+    public static bool TryRead(HttpRequestMessage request, ChatCacheControl? control, out ulong[]? tags)
     {
         tags = null;
         List<ulong>? found = null;
@@ -89,7 +92,7 @@ internal static class ChatCacheTags
             request.Headers.Remove(ChatCacheControl.TagsHeaderName);
         }
 
-        if (request.Options.TryGetValue(ChatCacheControl.OptionsKey, out var control) && control?.Tags is { } listed)
+        if (control?.Tags is { } listed)
         {
             foreach (string tag in listed)
             {

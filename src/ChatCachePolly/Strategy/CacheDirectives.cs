@@ -26,10 +26,14 @@ internal readonly record struct CacheDirectives(bool NoCache, bool NoStore, Time
     /// <summary>Gets whether an entry this far past its freshness may answer without going upstream (<c>max-stale</c>).</summary>
     public bool AcceptsStaleness(TimeSpan staleness) => MaxStale is TimeSpan max && staleness <= max;
 
-    public static CacheDirectives Read(HttpRequestMessage request)
+    public static CacheDirectives Read(HttpRequestMessage request) =>
+        Read(request, request.Options.TryGetValue(ChatCacheControl.OptionsKey, out var control) ? control : null);
+
+    /// <summary>As <see cref="Read(HttpRequestMessage)"/>, with the request's <see cref="ChatCacheControl"/> already read (or null).</summary>
+    public static CacheDirectives Read(HttpRequestMessage request, ChatCacheControl? control)
     {
         bool hasHeader = request.Headers.NonValidated.TryGetValues("Cache-Control", out var values);
-        bool hasOption = request.Options.TryGetValue(ChatCacheControl.OptionsKey, out var control);
+        bool hasOption = control is not null;
         if (!hasHeader && !hasOption)
         {
             return default;

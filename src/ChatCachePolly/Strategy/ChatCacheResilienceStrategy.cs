@@ -106,7 +106,9 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         }
 
         // Read (and removed from the request) before anything else, so that tags never reach the provider, cached or not.
-        bool tagsValid = ChatCacheTags.TryRead(request, out var tags);
+        // The per-request control is read once, for the tags here and the directives below.
+        var control = request.Options.TryGetValue(ChatCacheControl.OptionsKey, out var set) ? set : null;
+        bool tagsValid = ChatCacheTags.TryRead(request, control, out var tags);
 
         if (!_enabled)
         {
@@ -156,7 +158,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         }
 
         var endpoint = identity.Endpoint;
-        var directives = CacheDirectives.Read(request);
+        var directives = CacheDirectives.Read(request, control);
         var now = _timeProvider.GetUtcNow();
         CacheEntry? cached = null;
         string forward = "request";
