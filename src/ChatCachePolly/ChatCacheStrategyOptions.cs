@@ -191,7 +191,21 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     public IList<string>? CassetteRedactedJsonMembers { get; set; }
 
     /// <summary>
-    /// Gets or sets the request path suffixes that are cached (POST with a JSON body only), for example <c>/chat/completions</c>.
+    /// Gets or sets the LLM APIs whose requests are cached, each by its own key, stream and success rules: OpenAI-style endpoints
+    /// (<see cref="CacheablePaths"/>), Anthropic Messages, Gemini and Ollama. A request is cacheable only when its protocol is
+    /// enabled and its path is one of that protocol's endpoints.
+    /// </summary>
+    /// <value>Defaults to <see cref="ChatCacheProtocol.All"/>. From configuration, a comma list such as <c>"OpenAI, Anthropic"</c>.</value>
+    /// <remarks>
+    /// The native protocols' endpoints are matched first, by their exact shapes (<c>…/v1/messages</c>,
+    /// <c>…/models/{model}:generateContent</c>, <c>/api/chat</c>…); <see cref="CacheablePaths"/> then applies to OpenAI-style requests
+    /// only, and only while <see cref="ChatCacheProtocol.OpenAI"/> is enabled.
+    /// </remarks>
+    public ChatCacheProtocol Protocols { get; set; } = ChatCacheProtocol.All;
+
+    /// <summary>
+    /// Gets or sets the OpenAI-style request path suffixes that are cached (POST with a JSON body only), for example
+    /// <c>/chat/completions</c>. The other protocols' endpoints are fixed (see <see cref="Protocols"/>).
     /// </summary>
     /// <value>Defaults to <see langword="null"/>, which means <see cref="DefaultCacheablePaths"/>. Setting a list replaces the defaults.</value>
     [CacheablePaths]

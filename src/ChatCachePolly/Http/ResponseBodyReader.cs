@@ -155,6 +155,11 @@ internal static class ResponseBodyReader
     }
 
     /// <summary>Gets whether a response body is a server-sent event stream.</summary>
+    /// <summary>Whether the content is a stream in the framing the endpoint streams in (<c>text/event-stream</c> or <c>application/x-ndjson</c>).</summary>
+    public static bool IsStreamOf(HttpContent content, Protocols.StreamFraming framing) => framing == Protocols.StreamFraming.NdJson
+        ? content.Headers.NonValidated.TryGetValues("Content-Type", out var values) && values.ToString().StartsWith("application/x-ndjson", StringComparison.OrdinalIgnoreCase)
+        : IsEventStream(content);
+
     public static bool IsEventStream(HttpContent content) =>
         content.Headers.NonValidated.TryGetValues("Content-Type", out var values)
         && values.ToString().StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase);

@@ -82,6 +82,7 @@ internal static class CanonicalJson
         Function,
         Text,
         TextFormat,
+        GenerationConfig,
         Schema,
     }
 
@@ -111,7 +112,10 @@ internal static class CanonicalJson
     /// <remarks>
     /// Member order is kept (it is meaning) for the whole subtree of <c>response_format.json_schema.schema</c>,
     /// <c>tools[*].function.parameters</c>, <c>tools[*].parameters</c>, <c>functions[*].parameters</c> (legacy chat
-    /// functions) and <c>text.format.schema</c> (anchored at the root).
+    /// functions) and <c>text.format.schema</c> (anchored at the root); for the other protocols, Anthropic's
+    /// <c>tools[*].input_schema</c> and <c>output_format.schema</c>, Gemini's <c>generationConfig.responseSchema</c>,
+    /// <c>generationConfig.responseJsonSchema</c> and <c>tools[*].functionDeclarations[*].parameters</c> (and
+    /// <c>parametersJsonSchema</c>, <c>response</c>), and Ollama's root <c>format</c>.
     /// </remarks>
     public static bool TryWrite(ReadOnlySpan<byte> json, IgnoredMembers ignoredTopLevel, EndpointKind endpoint, ArrayBufferWriter<byte> output, out RequestBodyFacts facts)
     {
@@ -443,6 +447,11 @@ internal static class CanonicalJson
                 if (name.SequenceEqual("stream"u8))
                 {
                     facts.Stream = valueKind == Kind.True;
+                    facts.StreamFalse = valueKind == Kind.False;
+                }
+                else if (name.SequenceEqual("container"u8) || name.SequenceEqual("mcp_servers"u8))
+                {
+                    facts.HasServerTools |= valueKind != Kind.Null;
                 }
                 else if (name.SequenceEqual("background"u8))
                 {
@@ -627,6 +636,13 @@ internal static class CanonicalJson
             PathState.Root when name.SequenceEqual("tools"u8) => PathState.Tools,
             PathState.Root when name.SequenceEqual("functions"u8) => PathState.Functions,
             PathState.Root when name.SequenceEqual("text"u8) => PathState.Text,
+            PathState.Root when name.SequenceEqual("output_format"u8) => PathState.TextFormat, // Anthropic structured outputs
+            PathState.Root when name.SequenceEqual("format"u8) => PathState.Schema, // Ollama's JSON schema (or "json")
+            PathState.Root when name.SequenceEqual("generationConfig"u8) => PathState.GenerationConfig, // Gemini
+            PathState.GenerationConfig when name.SequenceEqual("responseSchema"u8) || name.SequenceEqual("responseJsonSchema"u8) => PathState.Schema,
+            PathState.Tool when name.SequenceEqual("input_schema"u8) => PathState.Schema, // Anthropic tools
+            PathState.Tool when name.SequenceEqual("functionDeclarations"u8) => PathState.Functions, // Gemini tools
+            PathState.Function when name.SequenceEqual("parametersJsonSchema"u8) || name.SequenceEqual("response"u8) => PathState.Schema,
             PathState.ResponseFormat when name.SequenceEqual("json_schema"u8) => PathState.JsonSchema,
             PathState.JsonSchema when name.SequenceEqual("schema"u8) => PathState.Schema,
             PathState.Tool when name.SequenceEqual("function"u8) => PathState.ToolFunction,

@@ -44,7 +44,7 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
 
     /// <summary>Resolves <paramref name="request"/> by its alias, or returns a token to remember it by once keyed.</summary>
     /// <remarks><paramref name="plainUri"/>: whether the request URI is plain, when the caller already knows (else it is checked).</remarks>
-    public bool TryResolve(RequestKeyBuilder builder, HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts, out AliasToken token, bool? plainUri = null)
+    public bool TryResolve(RequestKeyBuilder builder, HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey key, out RequestBodyFacts facts, out AliasToken token, bool? plainUri = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         key = default;
         facts = default;
@@ -54,7 +54,7 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
             // The preimage is the frame followed by the body; the body is hashed and compared where it lies (no copy).
             var frameWriter = t_frame ??= new ArrayBufferWriter<byte>(512);
             frameWriter.ResetWrittenCount();
-            if (!builder.TryWriteAliasFrame(request, partition, frameWriter, plainUri))
+            if (!builder.TryWriteAliasFrame(request, partition, frameWriter, plainUri, endpoint))
             {
                 return false;
             }
@@ -75,7 +75,7 @@ internal sealed class KeyAliasTable(int capacity, long maxPreimageBytes = KeyAli
             return false;
         }
 
-        if (!builder.TryBuildAlias(request, body, partition, out var alias, plainUri))
+        if (!builder.TryBuildAlias(request, body, partition, out var alias, plainUri, endpoint))
         {
             return false;
         }

@@ -31,10 +31,12 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         bool application = tenantIdentity is not null && keyBuilder.KeysCredentials;
         var uri = request.RequestUri!;
         string endpoint = $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{uri.AbsolutePath}";
-        string query = string.IsNullOrEmpty(uri.Query) ? "none" : Fingerprint(Encoding.UTF8.GetBytes(uri.Query));
+        var protocol = Protocols.Endpoints.ProtocolOf(endpointKind);
+        string keyedQuery = protocol == ChatCacheProtocol.Gemini ? Protocols.ProtocolHeaders.QueryWithoutCredential(uri.Query) : uri.Query;
+        string query = string.IsNullOrEmpty(keyedQuery) ? "none" : Fingerprint(Encoding.UTF8.GetBytes(keyedQuery));
 
         var tenant = new StringBuilder();
-        var ignored = keyBuilder.Ignored;
+        var ignored = keyBuilder.IgnoredFor(endpointKind);
         foreach (string name in RequestKeyBuilder.TenantHeaders.Concat(keyBuilder.AdditionalHeaders))
         {
             if ((!keyBuilder.KeysCredentials || application) && RequestKeyBuilder.IsCredential(Array.IndexOf(RequestKeyBuilder.TenantHeaders, name)))
@@ -46,6 +48,20 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
             {
                 tenant.Append(name).Append('=').Append(values.ToString()).Append('\n');
             }
+        }
+
+        bool keyCredentials = keyBuilder.KeysCredentials && !application;
+        foreach (string name in Protocols.ProtocolHeaders.Credentials(protocol).Concat(Protocols.ProtocolHeaders.Keyed(protocol)))
+        {
+            if ((keyCredentials || !Protocols.ProtocolHeaders.IsCredential(name)) && request.Headers.NonValidated.TryGetValues(name, out var values))
+            {
+                tenant.Append(name).Append('=').Append(values.ToString()).Append('\n');
+            }
+        }
+
+        if (protocol == ChatCacheProtocol.Gemini && keyCredentials && Protocols.ProtocolHeaders.QueryCredential(uri.Query) is { } queryKey)
+        {
+            tenant.Append("?key=").Append(queryKey).Append('\n');
         }
 
         var canonical = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));

@@ -6,6 +6,15 @@ internal struct RequestBodyFacts
     /// <summary>Root <c>"stream": true</c>.</summary>
     public bool Stream;
 
+    /// <summary>Root <c>"stream": false</c> (Ollama streams unless told not to).</summary>
+    public bool StreamFalse;
+
+    /// <summary>
+    /// Root <c>container</c> or <c>mcp_servers</c> present and not <c>null</c> (Anthropic: a code-execution container or remote MCP
+    /// servers, whose state and side effects a replay cannot reproduce).
+    /// </summary>
+    public bool HasServerTools;
+
     /// <summary>Root <c>"background": true</c> (Responses API background mode).</summary>
     public bool Background;
 

@@ -3,12 +3,14 @@ using System.Net.Http.Headers;
 namespace ChatCachePolly.Keys;
 
 /// <summary>
-/// Decides whether an outgoing request is a cacheable OpenAI-style call (a JSON <c>POST</c> to a known
-/// endpoint path) and which endpoint it targets.
+/// Decides whether an outgoing request is a cacheable call (a JSON <c>POST</c> to a known endpoint path of an enabled protocol)
+/// and which endpoint it targets: each native protocol's own endpoints first (<see cref="Protocols.Endpoints.TryClassifyNative"/>),
+/// then the OpenAI-style path suffixes.
 /// </summary>
 internal sealed class RequestClassifier
 {
     private readonly Entry[] _entries;
+    private readonly ChatCacheProtocol _protocols;
 
     /// <summary>Creates a classifier for <see cref="DefaultPathSuffixes"/>.</summary>
     public RequestClassifier()
@@ -22,9 +24,11 @@ internal sealed class RequestClassifier
     /// so a suffix always matches whole path segments. Each maps to a kind with <see cref="KindOf"/>.
     /// </param>
     /// <exception cref="ArgumentException">A suffix is empty or only slashes.</exception>
-    public RequestClassifier(IEnumerable<string> pathSuffixes)
+    /// <param name="protocols">The enabled protocols; the suffixes are OpenAI-style and count only when <see cref="ChatCacheProtocol.OpenAI"/> is on.</param>
+    public RequestClassifier(IEnumerable<string> pathSuffixes, ChatCacheProtocol protocols = ChatCacheProtocol.All)
     {
         ArgumentNullException.ThrowIfNull(pathSuffixes);
+        _protocols = protocols;
         var entries = new List<Entry>();
         foreach (string raw in pathSuffixes)
         {
@@ -119,6 +123,17 @@ internal sealed class RequestClassifier
         if (path.Length > 1 && path[^1] == '/')
         {
             path = path[..^1];
+        }
+
+        // The native protocols' endpoints are exact shapes; Ollama's /api/embeddings must not be read as OpenAI's /embeddings.
+        if (_protocols != ChatCacheProtocol.OpenAI && Protocols.Endpoints.TryClassifyNative(path, _protocols, out kind))
+        {
+            return true;
+        }
+
+        if ((_protocols & ChatCacheProtocol.OpenAI) == 0)
+        {
+            return false;
         }
 
         foreach (Entry entry in _entries)

@@ -61,8 +61,20 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
         }
     }
 
+    /// <summary>
+    /// Whether the answer comes as a stream: <c>"stream": true</c> (OpenAI, Anthropic); Ollama's chat and generate unless
+    /// <c>"stream": false</c> (they stream by default); Gemini's <c>:streamGenerateContent</c> with <c>alt=sse</c> (without it the
+    /// answer is one JSON array, stored and replayed like any JSON body).
+    /// </summary>
+    internal static bool IsStreamed(HttpRequestMessage request, EndpointKind endpoint, in RequestBodyFacts facts) => endpoint switch
+    {
+        EndpointKind.OllamaChat or EndpointKind.OllamaGenerate => !facts.StreamFalse,
+        EndpointKind.GeminiStreamGenerateContent => Protocols.ProtocolHeaders.HasSseAlt(request.RequestUri!.Query),
+        _ => facts.Stream,
+    };
+
     public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
-        new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths),
+        new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths, options.Protocols),
         new RequestKeyBuilder(
             options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields),
             options.AdditionalKeyHeaders,
@@ -99,7 +111,7 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             RequestBodyFacts facts = default;
             AliasToken token = default;
             var aliases = tenantIdentity is null ? _aliases : null;
-            if (aliases is null || !aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri))
+            if (aliases is null || !aliases.TryResolve(keyBuilder, request, body.Span, partition, out key, out facts, out token, plainUri, endpoint))
             {
                 if (!keyBuilder.TryBuild(request, body.Span, partition, endpoint, tenantIdentity, out key, out facts))
                 {
@@ -108,21 +120,25 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
             }
 
             // Embeddings have no streamed form: an unexpected "stream": true is passed through untouched.
-            if (facts.Stream && endpoint == EndpointKind.Embeddings)
+            if (facts.Stream && Protocols.Endpoints.IsEmbeddings(endpoint))
             {
                 return new(RequestVerdict.UnsupportedStream, default, endpoint, true);
             }
 
+            bool stream = IsStreamed(request, endpoint, facts);
+
             // A conversation, a background run or the current version of a stored prompt depends on state the server keeps and
-            // changes: never replay it. (A prompt with an explicit version is fixed, and the version is in the key.)
-            if (endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background || facts.HasUnversionedPrompt))
+            // changes: never replay it. (A prompt with an explicit version is fixed, and the version is in the key.) Anthropic's
+            // code-execution containers and remote MCP servers keep state and have side effects a replay cannot reproduce.
+            if ((endpoint == EndpointKind.Responses && (facts.HasConversation || facts.Background || facts.HasUnversionedPrompt))
+                || (endpoint == EndpointKind.AnthropicMessages && facts.HasServerTools))
             {
-                return new(RequestVerdict.Stateful, default, endpoint, facts.Stream);
+                return new(RequestVerdict.Stateful, default, endpoint, stream);
             }
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
             var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key, tenantIdentity) : null;
-            return new(RequestVerdict.Cacheable, key, endpoint, facts.Stream, explanation, token, facts);
+            return new(RequestVerdict.Cacheable, key, endpoint, stream, explanation, token, facts);
         }
         finally
         {

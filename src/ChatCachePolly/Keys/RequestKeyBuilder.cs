@@ -54,6 +54,7 @@ internal sealed class RequestKeyBuilder
     private static ArrayBufferWriter<byte>? t_tenant;
 
     private readonly TenantDigestCache _tenantDigests = new();
+    private readonly IgnoredMembers? _nativeIgnored;
 
     /// <summary>
     /// Creates a builder that leaves <paramref name="ignored"/> root members out of the key and adds the values of
@@ -70,14 +71,28 @@ internal sealed class RequestKeyBuilder
     {
         ArgumentNullException.ThrowIfNull(ignored);
         Ignored = ignored;
+
+        // The default set stands for "each protocol's defaults"; a list of the user's applies to every protocol.
+        _nativeIgnored = ReferenceEquals(ignored, IgnoredMembers.Default) ? null : ignored;
         KeysCredentials = keyCredentials;
         AdditionalHeaders = additionalHeaders is null || !keyCredentials
             ? []
             : [.. additionalHeaders.Select(static h => h.Trim().ToLowerInvariant()).Where(h => h.Length > 0 && Array.IndexOf(TenantHeaders, h) < 0).Distinct(StringComparer.Ordinal)];
     }
 
-    /// <summary>Root body members left out of the key.</summary>
+    /// <summary>Root body members left out of the key of an OpenAI-style request.</summary>
     public IgnoredMembers Ignored { get; }
+
+    /// <summary>
+    /// The root body members left out of the key of a request to <paramref name="endpoint"/>: <see cref="Ignored"/> for OpenAI-style
+    /// endpoints; for the other protocols their own defaults (<see cref="Protocols.ProtocolHeaders.DefaultIgnored(ChatCacheProtocol)"/>), unless the
+    /// builder was given a list of the user's, which then applies to every protocol.
+    /// </summary>
+    public IgnoredMembers IgnoredFor(EndpointKind endpoint)
+    {
+        var protocol = Protocols.Endpoints.ProtocolOf(endpoint);
+        return protocol == ChatCacheProtocol.OpenAI ? Ignored : _nativeIgnored ?? Protocols.ProtocolHeaders.DefaultIgnored(protocol);
+    }
 
     /// <summary>Gets a value indicating whether the credential headers are part of the key (false for cassettes).</summary>
     public bool KeysCredentials { get; }
@@ -122,10 +137,10 @@ internal sealed class RequestKeyBuilder
         buffer.ResetWrittenCount();
         try
         {
-            WriteFrame(buffer, KeyFormatVersion, request, uri, partition, tenantIdentity: KeysCredentials ? tenantIdentity : null);
+            WriteFrame(buffer, KeyFormatVersion, request, uri, partition, endpoint, tenantIdentity: KeysCredentials ? tenantIdentity : null);
 
             // The body is last, so it needs no length prefix.
-            if (!CanonicalJson.TryWrite(body, Ignored, endpoint, buffer, out facts))
+            if (!CanonicalJson.TryWrite(body, IgnoredFor(endpoint), endpoint, buffer, out facts))
             {
                 facts = default;
                 return false;
@@ -158,10 +173,21 @@ internal sealed class RequestKeyBuilder
     /// Writes everything of the key but the body: the version, method, normalized URL, tenant headers (built-in and configured)
     /// and partition, each framed so that no two different requests write the same bytes.
     /// </summary>
-    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, bool digestTenant = false, bool? plainUri = null, byte[]? tenantIdentity = null)
+    /// <remarks>
+    /// An OpenAI-style request writes exactly the frame it always did. Another protocol's request adds its own section after the
+    /// configured headers (<see cref="WriteProtocolHeaders"/>); a Gemini URL is written without its <c>key</c> query parameter, a
+    /// credential that goes into that section instead (so a cassette or an application identity can leave it out, and an alias
+    /// preimage never holds it).
+    /// </remarks>
+    private void WriteFrame(ArrayBufferWriter<byte> buffer, int version, HttpRequestMessage request, Uri uri, string partition, EndpointKind endpoint, bool digestTenant = false, bool? plainUri = null, byte[]? tenantIdentity = null)
     {
         WriteInt32(buffer, version);
         WriteString(buffer, request.Method.Method);
+        var protocol = Protocols.Endpoints.ProtocolOf(endpoint);
+        if (protocol == ChatCacheProtocol.Gemini)
+        {
+            plainUri = false; // the plain form writes the URI string as it is, credential and all
+        }
 
         if (version == AliasFormatVersion)
         {
@@ -175,12 +201,12 @@ internal sealed class RequestKeyBuilder
             else
             {
                 WriteByte(buffer, ParsedUrl);
-                WriteUrl(buffer, uri);
+                WriteUrl(buffer, uri, protocol);
             }
         }
         else
         {
-            WriteUrl(buffer, uri);
+            WriteUrl(buffer, uri, protocol);
         }
 
         HttpHeadersNonValidated headers = request.Headers.NonValidated;
@@ -192,6 +218,7 @@ internal sealed class RequestKeyBuilder
             tenant.ResetWrittenCount();
             WriteTenantHeaders(tenant, headers, KeysCredentials);
             WriteHeaders(tenant, headers, AdditionalHeaders);
+            WriteProtocolHeaders(tenant, request, uri, protocol, KeysCredentials, applicationIdentity: false);
             _tenantDigests.GetDigest(tenant.WrittenSpan, buffer.GetSpan(ChatCacheKey.Size)[..ChatCacheKey.Size]);
             buffer.Advance(ChatCacheKey.Size);
             tenant.Clear();
@@ -202,6 +229,7 @@ internal sealed class RequestKeyBuilder
 
             // Configured extra headers follow; with none configured the preimage is exactly the default one.
             WriteHeaders(buffer, headers, AdditionalHeaders);
+            WriteProtocolHeaders(buffer, request, uri, protocol, KeysCredentials, applicationIdentity: tenantIdentity is not null);
         }
 
         if (partition is null)
@@ -215,15 +243,79 @@ internal sealed class RequestKeyBuilder
         }
     }
 
-    /// <summary>The URL of a key: scheme and host lower-case, explicit port, path and query as-is, no fragment.</summary>
-    private static void WriteUrl(ArrayBufferWriter<byte> buffer, Uri uri)
+    /// <summary>
+    /// The URL of a key: scheme and host lower-case, explicit port, path and query as-is (a Gemini query without its <c>key</c>
+    /// credential), no fragment.
+    /// </summary>
+    private static void WriteUrl(ArrayBufferWriter<byte> buffer, Uri uri, ChatCacheProtocol protocol)
     {
         WriteString(buffer, uri.Scheme, lowerAscii: true);
         WriteString(buffer, uri.UserInfo);
         WriteString(buffer, uri.IdnHost, lowerAscii: true);
         WriteInt32(buffer, uri.Port);
         WriteString(buffer, uri.AbsolutePath);
-        WriteString(buffer, uri.Query);
+        WriteString(buffer, protocol == ChatCacheProtocol.Gemini ? Protocols.ProtocolHeaders.QueryWithoutCredential(uri.Query) : uri.Query);
+    }
+
+    /// <summary>
+    /// The section a native protocol adds to the tenant part (<see cref="Protocols.ProtocolHeaders"/>): a protocol marker, its
+    /// credential headers (left out for a cassette, standing replaced by an application identity), the headers that change its
+    /// answers (<c>anthropic-version</c>, <c>anthropic-beta</c>…), and Gemini's <c>key</c> query credential. Nothing for OpenAI.
+    /// </summary>
+    private static void WriteProtocolHeaders(ArrayBufferWriter<byte> buffer, HttpRequestMessage request, Uri uri, ChatCacheProtocol protocol, bool keyCredentials, bool applicationIdentity)
+    {
+        if (protocol == ChatCacheProtocol.OpenAI)
+        {
+            return;
+        }
+
+        WriteByte(buffer, (byte)protocol);
+        HttpHeadersNonValidated headers = request.Headers.NonValidated;
+        foreach (string name in Protocols.ProtocolHeaders.Credentials(protocol))
+        {
+            WriteString(buffer, name);
+            if (!keyCredentials)
+            {
+                WriteByte(buffer, NotKeyed);
+            }
+            else if (applicationIdentity)
+            {
+                WriteByte(buffer, ApplicationIdentity);
+            }
+            else if (headers.TryGetValues(name, out HeaderStringValues values))
+            {
+                WriteValues(buffer, values);
+            }
+            else
+            {
+                WriteByte(buffer, Absent);
+            }
+        }
+
+        WriteHeaders(buffer, headers, Protocols.ProtocolHeaders.Keyed(protocol));
+
+        if (protocol == ChatCacheProtocol.Gemini)
+        {
+            WriteString(buffer, "?key");
+            string? key = keyCredentials && !applicationIdentity ? Protocols.ProtocolHeaders.QueryCredential(uri.Query) : null;
+            if (!keyCredentials)
+            {
+                WriteByte(buffer, NotKeyed);
+            }
+            else if (applicationIdentity)
+            {
+                WriteByte(buffer, ApplicationIdentity);
+            }
+            else if (key is null)
+            {
+                WriteByte(buffer, Absent);
+            }
+            else
+            {
+                WriteByte(buffer, Present);
+                WriteString(buffer, key);
+            }
+        }
     }
 
     /// <summary>
@@ -231,7 +323,7 @@ internal sealed class RequestKeyBuilder
     /// tenant headers as their SHA-256 (so no credential is kept) and the alias version marker. The frame is self-delimiting,
     /// so two requests have equal (frame, body) pairs exactly when they are the same request, byte for byte.
     /// </summary>
-    public bool TryWriteAliasFrame(HttpRequestMessage request, string partition, ArrayBufferWriter<byte> destination, bool? plainUri = null)
+    public bool TryWriteAliasFrame(HttpRequestMessage request, string partition, ArrayBufferWriter<byte> destination, bool? plainUri = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         Uri? uri = request?.RequestUri;
         if (request is null || uri is null || !uri.IsAbsoluteUri)
@@ -239,7 +331,7 @@ internal sealed class RequestKeyBuilder
             return false;
         }
 
-        WriteFrame(destination, AliasFormatVersion, request, uri, partition, digestTenant: true, plainUri);
+        WriteFrame(destination, AliasFormatVersion, request, uri, partition, endpoint, digestTenant: true, plainUri);
         return true;
     }
 
@@ -248,7 +340,7 @@ internal sealed class RequestKeyBuilder
     /// never equal to a key) followed by the body exactly as sent. Byte-identical requests have equal aliases; the alias maps
     /// to the canonical key in a <see cref="KeyAliasTable"/>, so a repeat skips canonicalization. The body is hashed in place.
     /// </summary>
-    public bool TryBuildAlias(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey alias, bool? plainUri = null)
+    public bool TryBuildAlias(HttpRequestMessage request, ReadOnlySpan<byte> body, string partition, out ChatCacheKey alias, bool? plainUri = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         alias = default;
         Uri? uri = request?.RequestUri;
@@ -262,7 +354,7 @@ internal sealed class RequestKeyBuilder
         var hash = t_hash ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
-            WriteFrame(buffer, AliasFormatVersion, request, uri, partition, plainUri: plainUri);
+            WriteFrame(buffer, AliasFormatVersion, request, uri, partition, endpoint, plainUri: plainUri);
             hash.AppendData(buffer.WrittenSpan);
             hash.AppendData(body);
             Span<byte> digest = stackalloc byte[ChatCacheKey.Size];

@@ -22,7 +22,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         var response = outcome.Result!;
         var endpoint = identity.Endpoint;
         string fingerprint = identity.Key.Fingerprint;
-        if (!ResponseBodyReader.IsEventStream(response.Content))
+        if (!ResponseBodyReader.IsStreamOf(response.Content, Protocols.Endpoints.Framing(endpoint)))
         {
             Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint, detail: "not-event-stream"));
             await NotStoredAsync(context, request, identity, ChatCacheNotStoredReason.IncompleteBody).ConfigureAwait(capture);

@@ -145,6 +145,14 @@ internal sealed class FanoutReader : Stream
                 continue;
             }
 
+            // A stream that completes at its end (Gemini's) learns its terminal offset only then: a reader already at the end
+            // has consumed it.
+            long end = _owner.TerminalOffset;
+            if (end >= 0 && Interlocked.Read(ref _position) >= end)
+            {
+                _owner.TerminalConsumed();
+            }
+
             if (_owner.EndFor(this) is { } error)
             {
                 ExceptionDispatchInfo.Throw(error);

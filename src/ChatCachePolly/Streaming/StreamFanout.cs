@@ -371,6 +371,20 @@ internal sealed class StreamFanout
     /// </summary>
     internal void OnEnd(Exception? error)
     {
+        if (error is null && !_abandon.IsCancellationRequested)
+        {
+            // A stream that completes at a clean end of its connection (Gemini's) is judged now. Its recording and terminal offset
+            // are set before End() marks the stream ended, so a reader that reaches the end sees them (FanoutReader at-end).
+            var before = _recorder.State;
+            if (_recorder.EndOfStream() == RecordingState.Completed && before != RecordingState.Completed)
+            {
+                _truncated = _recorder.IsTruncated;
+                var recording = _recorder.TakeRecording(_spareBytes);
+                Volatile.Write(ref _recording, recording);
+                Interlocked.Exchange(ref _terminalOffset, recording.Body.Count);
+            }
+        }
+
         if (_recorder.State == RecordingState.Recording)
         {
             _recorder.Fail(error is null ? ChatCacheNotStoredReason.IncompleteBody : ChatCacheNotStoredReason.Exception);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.ServerSentEvents;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Payloads;
+using ChatCachePolly.Protocols;
 using ChatCachePolly.Storage;
 
 namespace ChatCachePolly.Streaming;
@@ -20,10 +21,12 @@ internal enum RecordingState
 }
 
 /// <summary>
-/// Records a server-sent event stream as it passes to the caller, event by event, and decides when it has completed
-/// successfully: after <c>data: [DONE]</c> for chat completions and completions, after <c>response.completed</c> for the
-/// Responses API. An error payload, <c>response.failed</c>/<c>response.incomplete</c>/<c>error</c> events, or exceeding the size
-/// cap fail the recording; a failed recording never becomes an entry.
+/// Records a stream as it passes to the caller, event by event, and decides when it has completed successfully: after
+/// <c>data: [DONE]</c> for chat completions and completions, after <c>response.completed</c> for the Responses API. An error payload,
+/// <c>response.failed</c>/<c>response.incomplete</c>/<c>error</c> events, or exceeding the size cap fail the recording; a failed
+/// recording never becomes an entry. The other protocols' streams are judged by <see cref="NativeRules"/>: Anthropic's and
+/// Gemini's are server-sent events too, Ollama's are newline-delimited JSON (one line, one event); Gemini's stream completes at a
+/// clean end of the connection (<see cref="EndOfStream"/>), having no terminal event.
 /// </summary>
 /// <remarks>
 /// <para>Past the cap the recording fails (nothing is stored), but the recorder goes on judging the stream's ending, holding
@@ -38,6 +41,8 @@ internal sealed class StreamRecorder : IDisposable
     private const int InitialSize = 8 * 1024;
 
     private readonly EndpointKind _endpoint;
+    private readonly bool _native;
+    private readonly bool _lines;
     private readonly int _maxBytes;
     private readonly TimeProvider _timeProvider;
     private readonly ArrayPool<byte> _pool;
@@ -59,6 +64,8 @@ internal sealed class StreamRecorder : IDisposable
     public StreamRecorder(EndpointKind endpoint, int maxBytes, TimeProvider timeProvider, ArrayPool<byte>? pool = null)
     {
         _endpoint = endpoint;
+        _native = Endpoints.ProtocolOf(endpoint) != ChatCacheProtocol.OpenAI;
+        _lines = Endpoints.Framing(endpoint) == StreamFraming.NdJson;
         _maxBytes = maxBytes;
         _timeProvider = timeProvider;
         _pool = pool ?? ArrayPool<byte>.Shared;
@@ -118,7 +125,9 @@ internal sealed class StreamRecorder : IDisposable
     {
         while ((State == RecordingState.Recording || _judgingPastCap) && _scanned < _length)
         {
-            int end = _scanner.FindEventEnd(_buffer.AsSpan(_scanned, _length - _scanned));
+            int end = _lines
+                ? FindLineEnd(_buffer.AsSpan(_scanned, _length - _scanned))
+                : _scanner.FindEventEnd(_buffer.AsSpan(_scanned, _length - _scanned));
             if (end < 0)
             {
                 _scanned = _length;
@@ -129,6 +138,43 @@ internal sealed class StreamRecorder : IDisposable
             OnEvent(_eventStart, _scanned);
             _eventStart = _scanned;
         }
+    }
+
+    /// <summary>An NDJSON line ends at its LF (a CR before it is part of the line, and JSON whitespace).</summary>
+    private static int FindLineEnd(ReadOnlySpan<byte> bytes)
+    {
+        int lf = bytes.IndexOf((byte)'\n');
+        return lf < 0 ? -1 : lf + 1;
+    }
+
+    /// <summary>
+    /// The upstream ended cleanly. A stream that ends at the end of its connection (Gemini's) is judged now, as a whole: it
+    /// completes when its chunks carried a finish reason and nothing but whitespace follows its last event. Pump only.
+    /// </summary>
+    public RecordingState EndOfStream()
+    {
+        if (!NativeRules.EndsAtEndOfStream(_endpoint) || (State != RecordingState.Recording && !_judgingPastCap))
+        {
+            return State;
+        }
+
+        bool cleanTail = _buffer is not null && _buffer.AsSpan(_eventStart, _length - _eventStart).Trim(" \t\r\n"u8).IsEmpty;
+        var (verdict, reason) = cleanTail ? NativeRules.JudgeEnd(_endpoint, _facts) : (RecordingState.Failed, ChatCacheNotStoredReason.IncompleteBody);
+        if (_judgingPastCap)
+        {
+            EndedCleanlyPastCap = verdict == RecordingState.Completed;
+            StopJudging();
+        }
+        else if (verdict == RecordingState.Completed)
+        {
+            State = RecordingState.Completed;
+        }
+        else
+        {
+            Fail(reason);
+        }
+
+        return State;
     }
 
     /// <summary>Past the cap: keeps only the event in progress at the front of the buffer, appends as much as fits, judges.</summary>
@@ -214,37 +260,60 @@ internal sealed class StreamRecorder : IDisposable
             _eventTimes.Add((int)Math.Min(int.MaxValue, _timeProvider.GetElapsedTime(_started).TotalMilliseconds));
         }
 
+        if (_lines)
+        {
+            // One NDJSON line is one event; a blank line is nothing.
+            Decide(Evaluate(SseParser.EventTypeDefault, Classify(_buffer.AsSpan(start, end - start).Trim(" \t\r\n"u8))));
+            return;
+        }
+
         using var slice = new MemoryStream(_buffer!, start, end - start, writable: false);
         foreach (var item in SseParser.Create(slice, static (eventType, data) => new SseEvent(eventType, Classify(data))).Enumerate())
         {
-            var (verdict, reason) = Evaluate(item.Data.EventType, item.Data.Payload);
-            if (verdict == RecordingState.Recording)
+            if (Decide(Evaluate(item.Data.EventType, item.Data.Payload)))
             {
-                continue;
+                break;
             }
-
-            if (_judgingPastCap)
-            {
-                // A terminal event past the cap: a legitimate ending (a truncation too) or a broken one; either way, decided.
-                EndedCleanlyPastCap = verdict == RecordingState.Completed || reason == ChatCacheNotStoredReason.Truncated;
-                StopJudging();
-            }
-            else if (verdict == RecordingState.Completed)
-            {
-                State = RecordingState.Completed;
-            }
-            else
-            {
-                Fail(reason);
-            }
-
-            break;
         }
+    }
+
+    /// <summary>Applies an event's verdict; true when it ended the recording (or the judging past the cap).</summary>
+    private bool Decide((RecordingState Verdict, ChatCacheNotStoredReason Reason) judged)
+    {
+        var (verdict, reason) = judged;
+        if (verdict == RecordingState.Recording)
+        {
+            return false;
+        }
+
+        if (_judgingPastCap)
+        {
+            // A terminal event past the cap: a legitimate ending (a truncation too) or a broken one; either way, decided.
+            EndedCleanlyPastCap = verdict == RecordingState.Completed || reason == ChatCacheNotStoredReason.Truncated;
+            StopJudging();
+        }
+        else if (verdict == RecordingState.Completed)
+        {
+            State = RecordingState.Completed;
+        }
+        else
+        {
+            Fail(reason);
+        }
+
+        return true;
     }
 
     /// <summary>Judges one event: <see cref="RecordingState.Recording"/> to go on, else the ending it makes (and why, when failed).</summary>
     private (RecordingState Verdict, ChatCacheNotStoredReason Reason) Evaluate(string eventType, EventPayload payload)
     {
+        if (_native)
+        {
+            return payload.Empty ? (RecordingState.Recording, default)
+                : !payload.Valid || payload.Done ? (RecordingState.Failed, ChatCacheNotStoredReason.IncompleteBody)
+                : NativeRules.Evaluate(_endpoint, eventType, payload.Facts, ref _facts);
+        }
+
         if (payload.Done)
         {
             // [DONE] ends chat completion and completion streams. A stream whose every choice was cut short is like a truncated

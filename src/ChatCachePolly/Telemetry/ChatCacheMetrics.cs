@@ -122,13 +122,7 @@ internal sealed class ChatCacheMetrics
         }
     }
 
-    internal static string EndpointTag(EndpointKind endpoint) => endpoint switch
-    {
-        EndpointKind.Completions => "completions",
-        EndpointKind.Embeddings => "embeddings",
-        EndpointKind.Responses => "responses",
-        _ => "chat_completions",
-    };
+    internal static string EndpointTag(EndpointKind endpoint) => Protocols.Endpoints.MetricTag(endpoint);
 
     internal static string ReasonTag(ChatCacheNotStoredReason reason) => reason switch
     {

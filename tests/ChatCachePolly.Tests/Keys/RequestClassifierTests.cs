@@ -154,9 +154,14 @@ public sealed class RequestClassifierTests
     [Fact]
     public void Custom_unknown_suffix_is_generic_json()
     {
-        var classifier = new RequestClassifier(["/api/generate"]);
+        // With only OpenAI-style endpoints enabled, a configured suffix that no rule knows is a generic JSON endpoint...
+        var classifier = new RequestClassifier(["/api/generate"], ChatCacheProtocol.OpenAI);
         Assert.True(Classify("http://localhost:11434/api/generate", out EndpointKind kind, classifier: classifier));
         Assert.Equal(EndpointKind.ChatCompletions, kind);
+
+        // ...and with Ollama enabled (the default), Ollama's own endpoint is judged by Ollama's rules.
+        Assert.True(Classify("http://localhost:11434/api/generate", out kind, classifier: new RequestClassifier(["/api/generate"])));
+        Assert.Equal(EndpointKind.OllamaGenerate, kind);
     }
 
     [Theory]

@@ -159,7 +159,7 @@ public sealed class CacheEntrySerializerTests
         var unknownFlag = (byte[])original.Clone();
         unknownFlag[5] |= 0x80;
         var badEndpoint = (byte[])original.Clone();
-        badEndpoint[48] = 9;
+        badEndpoint[48] = (byte)(ChatCachePolly.Protocols.Endpoints.Last + 1);
         var eventPastBody = (byte[])original.Clone();
         eventPastBody[5] &= unchecked((byte)~CacheEntrySerializer.FlagEventTimes); // times read as the body-length prefix
         var timesWithoutStream = CacheEntrySerializer.Serialize(JsonEntry());

@@ -63,26 +63,9 @@ internal static class CassetteFile
     };
 
     /// <summary>The folder of an endpoint's recordings.</summary>
-    public static string EndpointFolder(EndpointKind endpoint) => endpoint switch
-    {
-        EndpointKind.ChatCompletions => "chat-completions",
-        EndpointKind.Completions => "completions",
-        EndpointKind.Embeddings => "embeddings",
-        EndpointKind.Responses => "responses",
-        _ => "other",
-    };
+    public static string EndpointFolder(EndpointKind endpoint) => Protocols.Endpoints.CassetteFolder(endpoint);
 
-    private static bool TryParseEndpoint(string? folder, out EndpointKind endpoint)
-    {
-        switch (folder)
-        {
-            case "chat-completions": endpoint = EndpointKind.ChatCompletions; return true;
-            case "completions": endpoint = EndpointKind.Completions; return true;
-            case "embeddings": endpoint = EndpointKind.Embeddings; return true;
-            case "responses": endpoint = EndpointKind.Responses; return true;
-            default: endpoint = default; return false;
-        }
-    }
+    private static bool TryParseEndpoint(string? folder, out EndpointKind endpoint) => Protocols.Endpoints.TryParseCassetteFolder(folder, out endpoint);
 
     /// <summary>Writes the recording of <paramref name="entry"/>, answering the request in <paramref name="context"/>.</summary>
     public static byte[] Write(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CassetteRedaction redaction)
@@ -94,7 +77,7 @@ internal static class CassetteFile
             writer.WriteString("format", Format);
             writer.WriteString("key", key.ToString());
             writer.WriteString("endpoint", EndpointFolder(entry.Endpoint));
-            WriteRequest(writer, context, redaction);
+            WriteRequest(writer, context, redaction, entry.Endpoint);
             WriteResponse(writer, entry, redaction);
             writer.WriteEndObject();
         }
@@ -111,7 +94,7 @@ internal static class CassetteFile
         return "sha256:" + Convert.ToHexStringLower(hash[..8]);
     }
 
-    private static void WriteRequest(Utf8JsonWriter writer, StoreWriteContext context, CassetteRedaction redaction)
+    private static void WriteRequest(Utf8JsonWriter writer, StoreWriteContext context, CassetteRedaction redaction, EndpointKind endpoint)
     {
         writer.WriteStartObject("request");
         if (context.Request is { } request)
@@ -135,6 +118,15 @@ internal static class CassetteFile
                     // The organization and project are part of the key, rightly, but account identifiers do not belong in a
                     // repository: the file shows a digest, enough to tell two apart in review (the key does the matching).
                     writer.WriteString(name, IdentifierDigest(values.ToString()));
+                }
+            }
+
+            // A native protocol's answer-changing headers: versions and betas as they are, a billing project as a digest.
+            foreach (string name in Protocols.ProtocolHeaders.Keyed(Protocols.Endpoints.ProtocolOf(endpoint)))
+            {
+                if (!redaction.IsRedactedHeader(name) && request.Headers.NonValidated.TryGetValues(name, out var values))
+                {
+                    writer.WriteString(name, name.StartsWith("anthropic-", StringComparison.Ordinal) ? values.ToString() : IdentifierDigest(values.ToString()));
                 }
             }
 

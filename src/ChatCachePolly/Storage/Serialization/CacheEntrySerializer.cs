@@ -266,7 +266,7 @@ internal static class CacheEntrySerializer
             long inputTokens = BinaryPrimitives.ReadInt64LittleEndian(content[32..]);
             long outputTokens = BinaryPrimitives.ReadInt64LittleEndian(content[40..]);
             byte endpoint = content[48];
-            if (!IsValidTicks(storedAt) || !IsValidTicks(freshUntil) || endpoint > (byte)EndpointKind.Responses)
+            if (!IsValidTicks(storedAt) || !IsValidTicks(freshUntil) || endpoint > (byte)Protocols.Endpoints.Last)
             {
                 return CacheEntryReadResult.Corrupt;
             }
