@@ -18,7 +18,8 @@ namespace ChatCachePolly.Loopback;
 /// An OpenAI-compatible HTTP server on <c>http://127.0.0.1:{ephemeral port}</c> (real Kestrel sockets) with deterministic
 /// answers, request recording, latency simulation and one-shot fault injection. Serves <c>/v1/chat/completions</c>,
 /// <c>/v1/completions</c>, <c>/v1/embeddings</c>, <c>/v1/responses</c>, <c>/v1/models</c>, the Azure shapes
-/// <c>/openai/deployments/{deployment}/…</c> and <c>/openai/v1/…</c>.
+/// <c>/openai/deployments/{deployment}/…</c> and <c>/openai/v1/…</c>; and the native APIs of Anthropic (<c>/v1/messages</c>), Gemini
+/// (<c>/v1beta/models/{model}:generateContent</c>…) and Ollama (<c>/api/chat</c>…), streamed and not (<see cref="ProviderPayloads"/>).
 /// </summary>
 public sealed class LoopbackOpenAIServer : IAsyncDisposable
 {
@@ -218,7 +219,10 @@ public sealed class LoopbackOpenAIServer : IAsyncDisposable
                     return;
             }
 
-            await Router.DispatchAsync(exchange, request.Method, path, body).ConfigureAwait(false);
+            if (!await NativeHandler.TryHandleAsync(exchange, request.Method, path, request.QueryString.Value ?? string.Empty, body).ConfigureAwait(false))
+            {
+                await Router.DispatchAsync(exchange, request.Method, path, body).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

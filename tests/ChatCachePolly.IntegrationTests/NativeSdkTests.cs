@@ -1,0 +1,130 @@
+using Anthropic;
+using Polly;
+using ChatCachePolly.Loopback;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using OllamaSharp;
+
+namespace ChatCachePolly.IntegrationTests;
+
+/// <summary>
+/// The native SDKs over real loopback sockets, their HttpClient cached with <c>AddChatCache</c>: the second identical call is a hit
+/// with no upstream call, the replay parses in the SDK, and a stream replays to the same answer.
+/// </summary>
+public sealed class NativeSdkTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<(LoopbackOpenAIServer Server, ServiceProvider Services)> StartAsync(string name)
+    {
+        var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        var services = new ServiceCollection();
+        services.AddHttpClient(name, c =>
+            {
+                c.BaseAddress = server.BaseAddress;
+                c.Timeout = Timeout.InfiniteTimeSpan; // the pipeline owns time
+            })
+            .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
+        return (server, services.BuildServiceProvider());
+    }
+
+    private static AnthropicClient Anthropic(ServiceProvider services, LoopbackOpenAIServer server, string apiKey = "sk-ant-test") => new()
+    {
+        ApiKey = apiKey,
+        BaseUrl = server.BaseAddress.ToString().TrimEnd('/'),
+        HttpClient = services.GetRequiredService<IHttpClientFactory>().CreateClient("anthropic"),
+        MaxRetries = 0, // its retries would sit above the pipeline's
+    };
+
+    [Fact]
+    public async Task Anthropic_sdk_chat_client_hits_on_the_second_call()
+    {
+        var (server, services) = await StartAsync("anthropic");
+        await using var _ = server;
+        using var __ = services;
+        IChatClient chat = Anthropic(services, server).AsIChatClient(ProviderPayloads.AnthropicModel);
+
+        var first = await chat.GetResponseAsync("Hello from the Anthropic SDK", new ChatOptions { MaxOutputTokens = 64 }, Ct);
+        var second = await chat.GetResponseAsync("Hello from the Anthropic SDK", new ChatOptions { MaxOutputTokens = 64 }, Ct);
+
+        Assert.Equal(1, server.CountFor("/v1/messages"));
+        Assert.Contains("Hello from the Anthropic SDK", first.Text, StringComparison.Ordinal);
+        Assert.Equal(first.Text, second.Text);
+        Assert.Equal(ChatFinishReason.Stop, second.FinishReason);
+    }
+
+    [Fact]
+    public async Task Anthropic_sdk_stream_replays_the_same_answer()
+    {
+        var (server, services) = await StartAsync("anthropic");
+        await using var _ = server;
+        using var __ = services;
+        IChatClient chat = Anthropic(services, server).AsIChatClient(ProviderPayloads.AnthropicModel);
+
+        async Task<string> StreamAsync()
+        {
+            var text = new System.Text.StringBuilder();
+            await foreach (var update in chat.GetStreamingResponseAsync("Stream to me", new ChatOptions { MaxOutputTokens = 64 }, Ct))
+            {
+                text.Append(update.Text);
+            }
+
+            return text.ToString();
+        }
+
+        string first = await StreamAsync();
+        string second = await StreamAsync();
+        Assert.Equal(1, server.CountFor("/v1/messages"));
+        Assert.Contains("Stream to me", first, StringComparison.Ordinal);
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public async Task Anthropic_sdk_two_api_keys_never_share()
+    {
+        var (server, services) = await StartAsync("anthropic");
+        await using var _ = server;
+        using var __ = services;
+        await Anthropic(services, server, "sk-ant-tenant-a").AsIChatClient(ProviderPayloads.AnthropicModel).GetResponseAsync("Same prompt", cancellationToken: Ct);
+        await Anthropic(services, server, "sk-ant-tenant-b").AsIChatClient(ProviderPayloads.AnthropicModel).GetResponseAsync("Same prompt", cancellationToken: Ct);
+        await Anthropic(services, server, "sk-ant-tenant-a").AsIChatClient(ProviderPayloads.AnthropicModel).GetResponseAsync("Same prompt", cancellationToken: Ct);
+        Assert.Equal(2, server.CountFor("/v1/messages"));
+    }
+
+    [Fact]
+    public async Task OllamaSharp_chat_streamed_and_not_and_embeddings_hit_on_the_second_call()
+    {
+        var (server, services) = await StartAsync("ollama");
+        await using var _ = server;
+        using var __ = services;
+        var http = services.GetRequiredService<IHttpClientFactory>().CreateClient("ollama");
+        using var ollama = new OllamaApiClient(http, ProviderPayloads.OllamaModel);
+        IChatClient chat = ollama;
+
+        var first = await chat.GetResponseAsync("Hello from OllamaSharp", cancellationToken: Ct);
+        var second = await chat.GetResponseAsync("Hello from OllamaSharp", cancellationToken: Ct);
+        Assert.Equal(first.Text, second.Text);
+        Assert.Contains("Hello from OllamaSharp", first.Text, StringComparison.Ordinal);
+
+        async Task<string> StreamAsync()
+        {
+            var text = new System.Text.StringBuilder();
+            await foreach (var update in chat.GetStreamingResponseAsync("Stream from OllamaSharp", cancellationToken: Ct))
+            {
+                text.Append(update.Text);
+            }
+
+            return text.ToString();
+        }
+
+        string streamed = await StreamAsync();
+        Assert.Equal(streamed, await StreamAsync());
+        Assert.Equal(2, server.CountFor("/api/chat"));
+
+        IEmbeddingGenerator<string, Embedding<float>> embeddings = ollama;
+        var e1 = await embeddings.GenerateAsync(["embed me"], cancellationToken: Ct);
+        var e2 = await embeddings.GenerateAsync(["embed me"], cancellationToken: Ct);
+        Assert.Equal(e1[0].Vector.ToArray(), e2[0].Vector.ToArray());
+        Assert.Equal(1, server.CountFor("/api/embed"));
+    }
+}
