@@ -1,4 +1,5 @@
-// ChatCachePolly console tour: the same few OpenAI calls, twice, through the real OpenAI SDK and a cached HttpClient.
+// ChatCachePolly console tour: the same few OpenAI calls, twice, through the real OpenAI SDK and a cached HttpClient
+// (and, offline, one Anthropic SDK and one OllamaSharp call against the loopback).
 //
 //   dotnet run --project samples/ChatCachePolly.Console
 //
@@ -17,6 +18,7 @@ using ChatMessage = OpenAI.Chat.ChatMessage;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 using OpenAI.Embeddings;
+using Polly;
 
 string? apiKey = Environment.GetEnvironmentVariable("OPENAI_API_KEY");
 string chatModel = Environment.GetEnvironmentVariable("OPENAI_MODEL") ?? "gpt-4o-mini";
@@ -50,6 +52,18 @@ services.AddChatCachedOpenAI("openai", options =>
 })
 .ConfigureClientOptions((_, client) => client.AddPolicy(probe, PipelinePosition.PerCall));
 
+// Offline, the loopback also speaks Anthropic Messages and Ollama: their SDKs over named HttpClients with the cache first.
+foreach (string name in (string[])["anthropic", "ollama"])
+{
+    services.AddHttpClient(name, c =>
+        {
+            c.BaseAddress = loopback?.BaseAddress;
+            c.Timeout = Timeout.InfiniteTimeSpan; // the pipeline owns time
+        })
+        .AddHttpMessageHandler(probe.CreateHandler)
+        .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
+}
+
 await using var provider = services.BuildServiceProvider();
 var chat = provider.GetRequiredKeyedService<ChatClient>("openai");
 var embeddings = provider.GetRequiredKeyedService<EmbeddingClient>("openai");
@@ -72,9 +86,37 @@ await tour.StepAsync("embed again", "embeddings: the same batch", () => embeddin
 await tour.StepAsync("IChatClient", "IChatClient: the same question", () => chatClient.GetResponseAsync(question, new ChatOptions { Temperature = 0.2f, MaxOutputTokens = 200 }));
 await tour.StepAsync("refresh", "chat with Cache-Control: no-cache", () => AskFreshAsync(question));
 await tour.StepAsync("after refresh", "chat: the same question", () => chat.CompleteChatAsync(messages, options));
+if (loopback is not null)
+{
+    var factory = provider.GetRequiredService<IHttpClientFactory>();
+    IChatClient claude = new Anthropic.AnthropicClient
+    {
+        ApiKey = "sk-ant-loopback",
+        BaseUrl = loopback.BaseAddress.ToString().TrimEnd('/'),
+        HttpClient = factory.CreateClient("anthropic"),
+        MaxRetries = 0, // the SDK's retries would sit above the pipeline's
+    }.AsIChatClient("claude-sonnet-4-5");
+    using var ollama = new OllamaSharp.OllamaApiClient(factory.CreateClient("ollama"), "llama3.2");
+    await tour.StepAsync("claude", "Anthropic SDK, streamed: " + question, () => StreamChatAsync(claude, question));
+    await tour.StepAsync("claude again", "Anthropic SDK, streamed: the same question", () => StreamChatAsync(claude, question));
+    await tour.StepAsync("ollama", "OllamaSharp, streamed (NDJSON): " + question, () => StreamChatAsync(ollama, question));
+    await tour.StepAsync("ollama again", "OllamaSharp, streamed: the same question", () => StreamChatAsync(ollama, question));
+}
 
 Tour.PrintSummary(metrics, loopback?.RequestCount, tour.Calls);
 return 0;
+
+// A streamed answer through any IChatClient, read to the end.
+static async Task<string> StreamChatAsync(IChatClient client, string prompt)
+{
+    var text = new System.Text.StringBuilder();
+    await foreach (var update in client.GetStreamingResponseAsync(prompt))
+    {
+        text.Append(update.Text);
+    }
+
+    return text.ToString();
+}
 
 // A streamed answer, read to the end.
 async Task<string> StreamAsync(ChatMessage[] prompt, ChatCompletionOptions streamOptions)

@@ -28,6 +28,19 @@ public sealed class CacheStatusProbe : PipelinePolicy
 
     private void Read(PipelineMessage message) =>
         Last = message.Response?.Headers.TryGetValue("Cache-Status", out var value) == true ? value! : "(none)";
+
+    /// <summary>A handler for plain named HttpClients (other providers' SDKs) that reads Cache-Status the same way.</summary>
+    public DelegatingHandler CreateHandler() => new HeaderReader(this);
+
+    private sealed class HeaderReader(CacheStatusProbe probe) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            probe.Last = response.Headers.TryGetValues("Cache-Status", out var values) ? string.Join(", ", values) : "(none)";
+            return response;
+        }
+    }
 }
 
 /// <summary>Runs the steps, prints one aligned row per step and a summary.</summary>
