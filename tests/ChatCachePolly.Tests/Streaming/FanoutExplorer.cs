@@ -15,7 +15,12 @@ internal enum UpstreamEnding
 }
 
 /// <summary>A small fan-out scenario: what the upstream sends, how it ends, the cap, and how many followers may join.</summary>
-internal sealed record FanoutScenario(string Name, string[] Chunks, UpstreamEnding Ending, int Cap, int Followers)
+/// <remarks>
+/// <paramref name="Endpoint"/> picks the stream's rules: OpenAI's end at <c>data: [DONE]</c>; Gemini's
+/// (<see cref="EndpointKind.GeminiStreamGenerateContent"/>) have no terminal event and complete at a clean end of the upstream
+/// when a chunk carried a finish reason, so their terminal offset is the end of everything, known only at the end.
+/// </remarks>
+internal sealed record FanoutScenario(string Name, string[] Chunks, UpstreamEnding Ending, int Cap, int Followers, EndpointKind Endpoint = EndpointKind.ChatCompletions)
 {
     public override string ToString() => Name;
 }
@@ -195,6 +200,7 @@ internal sealed class FanoutExplorer(FanoutScenario scenario, int preemptions = 
         private readonly MemoryStream _delivered = new();
         private readonly List<string> _trace = [];
         private readonly long _terminalEnd;
+        private readonly bool _endsAtEnd;
         private FanoutActor? _pumpActor;
         private FanoutActor? _justPaused;
         private int _next;
@@ -211,9 +217,12 @@ internal sealed class FanoutExplorer(FanoutScenario scenario, int preemptions = 
             _scheduler = scheduler;
             _interleaveWakeUps = interleaveWakeUps;
             _chunks = [.. scenario.Chunks.Select(Encoding.UTF8.GetBytes)];
-            _terminalEnd = TerminalEnd(scenario.Chunks);
+            _endsAtEnd = ChatCachePolly.Protocols.NativeRules.EndsAtEndOfStream(scenario.Endpoint);
+            _terminalEnd = _endsAtEnd
+                ? (scenario.Chunks.Any(c => c.Contains("\"finishReason\"", StringComparison.Ordinal)) ? scenario.Chunks.Sum(c => (long)Encoding.UTF8.GetByteCount(c)) : -1)
+                : TerminalEnd(scenario.Chunks);
             var flight = _table.Join(ChatCacheKey.FromHash(new byte[32]), out _);
-            var recorder = new StreamRecorder(EndpointKind.ChatCompletions, scenario.Cap, TimeProvider.System, _pool);
+            var recorder = new StreamRecorder(scenario.Endpoint, scenario.Cap, TimeProvider.System, _pool);
             StreamFanout? fanout = null;
             fanout = new StreamFanout(
                 System.IO.Stream.Null,
@@ -449,19 +458,27 @@ internal sealed class FanoutExplorer(FanoutScenario scenario, int preemptions = 
                 Check(_ended && !_endedWithError, $"reader {index} got a clean end before the upstream ended cleanly");
                 Check(reader.Received.Length == _delivered.Length, $"reader {index} got a clean end after {reader.Received.Length} of {_delivered.Length} bytes");
                 Check(index == 0 || StreamCompleted(), $"follower {index} got a clean end of a stream that did not complete (a half answer), over the cap or not");
+
+                // A stream that completes at its end is read through its terminal by reading that end.
+                if (_endsAtEnd && _terminalEnd >= 0 && reader.Received.Length >= _terminalEnd && !reader.DisposeStarted)
+                {
+                    reader.ReadTerminalBeforeLeaving = true;
+                }
+
                 return;
             }
 
             reader.Received.Write(reader.Buffer, 0, n);
             var got = reader.Received.GetBuffer().AsSpan(0, (int)reader.Received.Length);
             Check(got.SequenceEqual(_delivered.GetBuffer().AsSpan(0, got.Length)), $"reader {index} read bytes that are not the upstream's, in order");
-            if (_terminalEnd >= 0 && reader.Received.Length >= _terminalEnd && !reader.DisposeStarted)
+            if (!_endsAtEnd && _terminalEnd >= 0 && reader.Received.Length >= _terminalEnd && !reader.DisposeStarted)
             {
                 reader.ReadTerminalBeforeLeaving = true;
             }
         }
 
-        private bool StreamCompleted() => _terminalEnd >= 0 && _delivered.Length >= _terminalEnd && !_scenario.Chunks.Any(c => c.Contains("\"error\"", StringComparison.Ordinal));
+        private bool StreamCompleted() => _terminalEnd >= 0 && _delivered.Length >= _terminalEnd && !_scenario.Chunks.Any(c => c.Contains("\"error\"", StringComparison.Ordinal))
+            && (!_endsAtEnd || (_ended && !_endedWithError));
 
         private bool OverCap() => _scenario.Chunks.Sum(c => (long)Encoding.UTF8.GetByteCount(c)) > _scenario.Cap;
 

@@ -25,6 +25,12 @@ public sealed class FanoutExplorerTests(ITestOutputHelper output)
 
     private static string Done => Events[^1];
 
+    private static readonly string[] GeminiEvents = ChatCachePolly.Loopback.ProviderPayloads.GeminiChunks().Select(c => "data: " + c + "\r\n\r\n").ToArray();
+
+    private static readonly string[] GeminiUnfinished = ChatCachePolly.Loopback.ProviderPayloads.GeminiChunks(finishReason: null).Select(c => "data: " + c + "\r\n\r\n").ToArray();
+
+    private const ChatCachePolly.Keys.EndpointKind Gemini = ChatCachePolly.Keys.EndpointKind.GeminiStreamGenerateContent;
+
     internal static readonly Dictionary<string, FanoutScenario> All = new[]
     {
         new FanoutScenario("complete", [Events[0], Done], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1),
@@ -38,9 +44,18 @@ public sealed class FanoutExplorerTests(ITestOutputHelper output)
         new FanoutScenario("one-chunk-no-done", [Events[0]], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("one-chunk-fails", [Events[0]], UpstreamEnding.Error, 8 * 1024 * 1024, Followers: 1),
         new FanoutScenario("two-followers", [Events[0] + Done], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 2),
+
+        // Gemini: no terminal event; complete at a clean end after a finish reason.
+        new FanoutScenario("gemini-complete", GeminiEvents, UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1, Gemini),
+        new FanoutScenario("gemini-no-finish", GeminiUnfinished, UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1, Gemini),
+        new FanoutScenario("gemini-fails", GeminiEvents, UpstreamEnding.Error, 8 * 1024 * 1024, Followers: 1, Gemini),
+        // Each event fits the cap, both do not: the recorder judges the ending past the cap (an event that alone outgrows it leaves
+        // the ending unknown, as for OpenAI).
+        new FanoutScenario("gemini-over-the-cap", GeminiEvents, UpstreamEnding.Clean, GeminiEvents.Max(e => System.Text.Encoding.UTF8.GetByteCount(e)) + 1, Followers: 1, Gemini),
+        new FanoutScenario("gemini-one-chunk", [GeminiEvents[0] + GeminiEvents[1]], UpstreamEnding.Clean, 8 * 1024 * 1024, Followers: 1, Gemini),
     }.ToDictionary(s => s.Name);
 
-    private static readonly string[] TwoChunks = ["complete", "ends-before-done", "error-event", "upstream-fails", "done-then-fails", "over-the-cap", "over-the-cap-no-done"];
+    private static readonly string[] TwoChunks = ["complete", "ends-before-done", "error-event", "upstream-fails", "done-then-fails", "over-the-cap", "over-the-cap-no-done", "gemini-complete", "gemini-no-finish", "gemini-fails", "gemini-over-the-cap"];
 
     /// <summary>Gets the explorations of this run: scenario, preemption bound, whether woken reads may continue at any later point.</summary>
     public static TheoryData<string, int, bool> Explorations
@@ -106,6 +121,7 @@ public sealed class FanoutPreemptionTests(ITestOutputHelper output)
             {
                 { "one-chunk", 1, false },
                 { "one-chunk-no-done", 1, false },
+                { "gemini-one-chunk", 1, false },
             };
             if (Stress.Factor > 1 || FanoutExplorerTests.Deep)
             {
