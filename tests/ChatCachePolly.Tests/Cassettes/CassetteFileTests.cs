@@ -115,6 +115,9 @@ public sealed class CassetteFileTests
         int rounds = 25 * Stress.Factor;
         using var done = new CancellationTokenSource();
 
+        // The reader must be reading while the writers write: on a loaded machine its task may start only after every round, so
+        // the writers wait (after their first round) until it has read the file once. A gate, not a delay.
+        var firstRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = Task.Run(async () =>
         {
             int reads = 0;
@@ -126,6 +129,7 @@ public sealed class CassetteFileTests
                     var recording = CassetteFile.Read(await File.ReadAllBytesAsync(path));
                     Assert.Matches("^\\{\"answer\":\"writer-[0-3]-round-\\d+\",\"pad\":\"x+\"\\}$", Encoding.UTF8.GetString(recording.Body));
                     reads++;
+                    firstRead.TrySetResult();
                 }
 
                 await Task.Yield();
@@ -136,6 +140,12 @@ public sealed class CassetteFileTests
 
         for (int round = 0; round < rounds; round++)
         {
+            if (round == 1)
+            {
+                await Task.WhenAny(firstRead.Task, reader).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+                Assert.False(reader.IsFaulted, reader.Exception?.ToString());
+            }
+
             await Task.WhenAll(writers.Select((store, i) => Task.Run(async () =>
             {
                 byte[] body = Encoding.UTF8.GetBytes($"{{\"answer\":\"writer-{i}-round-{round}\",\"pad\":\"{new string('x', 64 * 1024)}\"}}");
