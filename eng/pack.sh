@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis) and their symbols packages into artifacts/packages.
+# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis, ChatCachePolly.Anthropic) and their symbols packages into artifacts/packages.
 # Deterministic (ContinuousIntegrationBuild), every warning is an error (compiler, analyzers, NU5xxx pack warnings), then
 # each package is opened and checked: id, version, license, readme, repository + commit, XML docs, and a Source Link map in
 # the symbols package's PDB. Prints the package sizes.
@@ -37,7 +37,7 @@ export CHECK_REPOSITORY_URL=$([ -n "$repository_url" ] || [[ "$origin" == *githu
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj src/ChatCachePolly.Redis/ChatCachePolly.Redis.csproj; do
+for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj src/ChatCachePolly.Redis/ChatCachePolly.Redis.csproj src/ChatCachePolly.Anthropic/ChatCachePolly.Anthropic.csproj; do
   dotnet pack "$project" -c Release -warnaserror -p:ContinuousIntegrationBuild=true "${sourcelink[@]}" -o "$out" 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "error: dotnet pack $project failed" >&2; exit 1; }
 done
@@ -55,7 +55,7 @@ with_url = os.environ.get("CHECK_REPOSITORY_URL") == "1"
 failures = []
 def check(cond, what):
     if not cond: failures.append(what)
-for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis"]:
+for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis", "ChatCachePolly.Anthropic"]:
     nupkgs = [p for p in out.glob(pid + ".*.nupkg") if re.fullmatch(re.escape(pid) + r"\.\d[^/]*\.nupkg", p.name)]
     check(len(nupkgs) == 1, f"{pid}: expected one .nupkg, found {[p.name for p in nupkgs]}")
     if len(nupkgs) != 1: continue

@@ -11,6 +11,20 @@ namespace ChatCachePolly.DocsSnippets;
 /// <summary>The code blocks of docs/providers.md.</summary>
 public static class Providers
 {
+    /// <summary>The Anthropic SDK registered with the package's one-liner.</summary>
+    public static void AnthropicPackage(IServiceCollection services)
+    {
+        // <snippet:providers-anthropic-package>
+        services.AddChatCachedAnthropic("claude", options =>
+        {
+            options.ApiKey = Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY");
+            options.ChatModel = "claude-sonnet-4-5";
+        });
+
+        // Inject [FromKeyedServices("claude")] IChatClient (or AnthropicClient).
+        // </snippet:providers-anthropic-package>
+    }
+
     /// <summary>The Anthropic SDK over a cached named HttpClient.</summary>
     public static IChatClient Anthropic(IServiceCollection services, IServiceProvider provider, string apiKey)
     {

@@ -14,7 +14,8 @@ namespace ChatCachePolly.Protocols;
 internal static class ProtocolHeaders
 {
     private static readonly string[] AnthropicCredentials = ["x-api-key"];
-    private static readonly string[] AnthropicKeyed = ["anthropic-version", "anthropic-beta"];
+    // The workspace and user profile a request runs under (the SDK sends them when configured): answers never cross them.
+    private static readonly string[] AnthropicKeyed = ["anthropic-version", "anthropic-beta", "anthropic-workspace-id", "anthropic-user-profile-id"];
     private static readonly string[] GeminiCredentials = ["x-goog-api-key"];
     private static readonly string[] GeminiKeyed = ["x-goog-user-project"];
 

@@ -170,7 +170,7 @@ internal sealed class LoopbackExchange(HttpContext http, LoopbackServerOptions o
     /// the socket (FIN after the data; the chunked body never terminates), wait briefly for the client to notice and hang
     /// up, then <see cref="HttpContext.Abort"/>.
     /// </summary>
-    private async Task DropConnectionAsync()
+    internal async Task DropConnectionAsync()
     {
         try
         {

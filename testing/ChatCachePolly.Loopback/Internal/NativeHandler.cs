@@ -45,7 +45,7 @@ internal static class NativeHandler
         if (anthropic)
         {
             await (stream
-                ? WriteAsync(exchange, 200, "text/event-stream", string.Concat(ProviderPayloads.AnthropicStreamEvents(text)))
+                ? WriteStreamAsync(exchange, "text/event-stream", ProviderPayloads.AnthropicStreamEvents(text), ProviderPayloads.Sse("error", ProviderPayloads.AnthropicError()))
                 : WriteAsync(exchange, 200, "application/json", ProviderPayloads.AnthropicMessage(text))).ConfigureAwait(false);
         }
         else if (gemini)
@@ -53,7 +53,8 @@ internal static class NativeHandler
             string operation = trimmed[(trimmed.LastIndexOf(':') + 1)..];
             await (operation switch
             {
-                "streamGenerateContent" when query.Contains("alt=sse", StringComparison.Ordinal) => WriteAsync(exchange, 200, "text/event-stream", ProviderPayloads.GeminiSse(ProviderPayloads.GeminiChunks(text))),
+                "streamGenerateContent" when query.Contains("alt=sse", StringComparison.Ordinal) => WriteStreamAsync(
+                    exchange, "text/event-stream", [.. ProviderPayloads.GeminiChunks(text).Select(c => ProviderPayloads.GeminiSse([c]))], ProviderPayloads.GeminiSse([ProviderPayloads.GeminiError()])),
                 "streamGenerateContent" => WriteAsync(exchange, 200, "application/json", ProviderPayloads.GeminiArray(ProviderPayloads.GeminiChunks(text))),
                 "embedContent" => WriteAsync(exchange, 200, "application/json", ProviderPayloads.GeminiEmbedding()),
                 _ => WriteAsync(exchange, 200, "application/json", ProviderPayloads.GeminiResponse(text)),
@@ -66,7 +67,7 @@ internal static class NativeHandler
                 "/api/embed" => WriteAsync(exchange, 200, "application/json", ProviderPayloads.OllamaEmbed()),
                 "/api/generate" when !stream => WriteAsync(exchange, 200, "application/json", ProviderPayloads.OllamaGenerate(text)),
                 "/api/chat" when !stream => WriteAsync(exchange, 200, "application/json", ProviderPayloads.OllamaChat(text)),
-                _ => WriteAsync(exchange, 200, "application/x-ndjson", string.Concat(ProviderPayloads.OllamaChatLines(text))),
+                _ => WriteStreamAsync(exchange, "application/x-ndjson", ProviderPayloads.OllamaChatLines(text), "{\"error\":\"an error was encountered while running the model\"}\n"),
             }).ConfigureAwait(false);
         }
 
@@ -100,6 +101,35 @@ internal static class NativeHandler
         }
 
         return last.Length > 200 ? last[..200] : last;
+    }
+
+    /// <summary>
+    /// Writes a stream event by event (flushed one at a time), honouring the request's stream fault: cut after some events with the
+    /// protocol's error event (<see cref="LoopbackFaultKind.ErrorEventMidStream"/>), with a clean-looking end
+    /// (<see cref="LoopbackFaultKind.EndStreamMidStream"/>), or with a dropped connection (<see cref="LoopbackFaultKind.DropConnectionMidStream"/>).
+    /// </summary>
+    private static async Task WriteStreamAsync(LoopbackExchange exchange, string contentType, string[] events, string errorEvent)
+    {
+        var response = exchange.Http.Response;
+        response.StatusCode = 200;
+        response.ContentType = contentType;
+        var fault = exchange.Fault is { Kind: LoopbackFaultKind.ErrorEventMidStream or LoopbackFaultKind.EndStreamMidStream or LoopbackFaultKind.DropConnectionMidStream } f ? f : null;
+        int count = fault is null ? events.Length : Math.Min(fault.AfterEvents, events.Length);
+        for (int i = 0; i < count; i++)
+        {
+            await response.Body.WriteAsync(Encoding.UTF8.GetBytes(events[i]), exchange.CancellationToken).ConfigureAwait(false);
+            await response.Body.FlushAsync(exchange.CancellationToken).ConfigureAwait(false);
+        }
+
+        switch (fault?.Kind)
+        {
+            case LoopbackFaultKind.ErrorEventMidStream:
+                await response.Body.WriteAsync(Encoding.UTF8.GetBytes(errorEvent), exchange.CancellationToken).ConfigureAwait(false);
+                break;
+            case LoopbackFaultKind.DropConnectionMidStream:
+                await exchange.DropConnectionAsync().ConfigureAwait(false);
+                break;
+        }
     }
 
     private static async Task WriteAsync(LoopbackExchange exchange, int status, string contentType, string body)

@@ -88,6 +88,26 @@ public sealed class ProtocolKeyTests
     [Fact]
     public Task Anthropic_beta_values_are_keyed() => AssertApartAsync(Anthropic(beta: "a-2025-01-01"), Anthropic(beta: "b-2025-01-01"));
 
+    [Theory]
+    [InlineData("anthropic-workspace-id")]
+    [InlineData("anthropic-user-profile-id")]
+    public Task Anthropic_workspace_and_profile_are_keyed(string header)
+    {
+        var second = Anthropic();
+        second.Headers.TryAddWithoutValidation(header, "wrkspc_other");
+        return AssertApartAsync(Anthropic(), second);
+    }
+
+    [Fact]
+    public Task Anthropic_bearer_tokens_never_share()
+    {
+        var first = Anthropic(apiKey: "");
+        first.Headers.TryAddWithoutValidation("Authorization", "Bearer sk-ant-tenant-a");
+        var second = Anthropic(apiKey: "");
+        second.Headers.TryAddWithoutValidation("Authorization", "Bearer sk-ant-tenant-b");
+        return AssertApartAsync(first, second);
+    }
+
     [Fact]
     public Task Anthropic_beta_query_is_keyed() => AssertApartAsync(Anthropic(), Anthropic(url: AnthropicUrl + "?beta=true"));
 

@@ -121,12 +121,13 @@ internal static class CassetteFile
                 }
             }
 
-            // A native protocol's answer-changing headers: versions and betas as they are, a billing project as a digest.
+            // A native protocol's answer-changing headers: versions and betas as they are, account identifiers (a workspace, a
+            // billing project) as a digest.
             foreach (string name in Protocols.ProtocolHeaders.Keyed(Protocols.Endpoints.ProtocolOf(endpoint)))
             {
                 if (!redaction.IsRedactedHeader(name) && request.Headers.NonValidated.TryGetValues(name, out var values))
                 {
-                    writer.WriteString(name, name.StartsWith("anthropic-", StringComparison.Ordinal) ? values.ToString() : IdentifierDigest(values.ToString()));
+                    writer.WriteString(name, name is "anthropic-version" or "anthropic-beta" ? values.ToString() : IdentifierDigest(values.ToString()));
                 }
             }
 
