@@ -232,6 +232,31 @@ public sealed class ProtocolKeyTests
     [Fact]
     public Task Gemini_unknown_methods_are_not_cached() => AssertBypassedAsync(Gemini("countTokens"), "not-cacheable");
 
+    // ---- The application's tenant identity stands for every protocol's credential ----
+
+    private static ChatCacheStrategyOptions TenantFromHeader() => new()
+    {
+        TenantIdentity = args => new ValueTask<string?>(args.Request.Headers.TryGetValues("x-tenant", out var values) ? values.First() : null),
+    };
+
+    private static HttpRequestMessage WithTenant(HttpRequestMessage request, string tenant)
+    {
+        request.Headers.TryAddWithoutValidation("x-tenant", tenant);
+        return request;
+    }
+
+    [Fact]
+    public Task Anthropic_rotated_keys_of_one_tenant_share() =>
+        AssertSharesAsync(WithTenant(Anthropic(apiKey: "sk-ant-rotated-1"), "t1"), WithTenant(Anthropic(apiKey: "sk-ant-rotated-2"), "t1"), TenantFromHeader());
+
+    [Fact]
+    public Task Gemini_rotated_query_keys_of_one_tenant_share() => AssertSharesAsync(
+        WithTenant(Gemini(apiKey: null, queryKey: "AIza-rotated-1"), "t1"), WithTenant(Gemini(apiKey: null, queryKey: "AIza-rotated-2"), "t1"), TenantFromHeader());
+
+    [Fact]
+    public Task Two_tenants_with_one_key_never_share() =>
+        AssertApartAsync(WithTenant(Anthropic(), "t1"), WithTenant(Anthropic(), "t2"), TenantFromHeader());
+
     // ---- Ollama ----
 
     [Fact]
