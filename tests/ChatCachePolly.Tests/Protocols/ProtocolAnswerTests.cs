@@ -208,4 +208,99 @@ public sealed class ProtocolAnswerTests
         Assert.Contains(entries, e => e.Model == ProviderPayloads.GeminiModel && e.Usage.InputTokens == 5 && e.Usage.OutputTokens == 7);
         Assert.Contains(entries, e => e.Model == ProviderPayloads.OllamaModel && e.Usage.InputTokens == 26 && e.Usage.OutputTokens == 9);
     }
+
+    // ---- Every existing rule holds for every protocol ----
+
+    public static TheoryData<string> Streamed => ["anthropic", "gemini", "ollama"];
+
+    private static HttpRequestMessage StreamedRequest(string protocol) => protocol switch
+    {
+        "anthropic" => Anthropic(AnthropicStreamBody),
+        "gemini" => Gemini("streamGenerateContent", query: "?alt=sse"),
+        _ => Ollama(),
+    };
+
+    [Theory]
+    [MemberData(nameof(Streamed))]
+    public async Task Identical_concurrent_streams_collapse_onto_one_upstream_call_and_read_the_same_bytes(string protocol)
+    {
+        using var harness = CacheHarness.Create();
+        var upstream = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.AsyncResponder = async (request, _) =>
+        {
+            upstream.TrySetResult();
+            await release.Task;
+            return Answer(request);
+        };
+
+        var leader = harness.Client.SendAsync(StreamedRequest(protocol), HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken);
+        await upstream.Task;
+        var followers = Enumerable.Range(0, 4).Select(_ => harness.Client.SendAsync(StreamedRequest(protocol), HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken)).ToList();
+        await harness.WaitForFollowersAsync(4);
+        release.SetResult();
+
+        var bodies = new List<string>();
+        foreach (var pending in followers.Prepend(leader))
+        {
+            using var response = await pending;
+            bodies.Add(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        }
+
+        Assert.Equal(1, harness.UpstreamCalls);
+        Assert.All(bodies, b => Assert.Equal(bodies[0], b));
+        Assert.NotEmpty(bodies[0]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Streamed))]
+    public async Task A_stale_answer_stands_in_for_an_overloaded_provider(string protocol)
+    {
+        var ttl = TimeSpan.FromMinutes(5);
+        using var harness = CacheHarness.Create(new ChatCacheStrategyOptions { TimeToLive = ttl, StaleIfError = TimeSpan.FromMinutes(30) });
+        harness.Responder = Answer;
+        string first;
+        using (var response = await harness.SendAsync(StreamedRequest(protocol), TestContext.Current.CancellationToken))
+        {
+            first = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        }
+
+        harness.Time.Advance(ttl + TimeSpan.FromMinutes(1));
+        harness.Responder = _ => CacheHarness.Json(ProviderPayloads.AnthropicError(), (HttpStatusCode)529);
+        using var stale = await harness.SendAsync(StreamedRequest(protocol), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, stale.StatusCode);
+        Assert.Contains("stale", stale.CacheStatus(), StringComparison.Ordinal);
+        Assert.Equal(first, await stale.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(2, harness.UpstreamCalls);
+    }
+
+    [Theory]
+    [MemberData(nameof(Streamed))]
+    public async Task Cache_control_no_store_and_no_cache_hold(string protocol)
+    {
+        using var harness = CacheHarness.Create();
+        harness.Responder = Answer;
+        var noStore = StreamedRequest(protocol);
+        noStore.Headers.TryAddWithoutValidation("Cache-Control", "no-store");
+        using (var response = await harness.SendAsync(noStore, TestContext.Current.CancellationToken))
+        {
+            await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        }
+
+        using (var response = await harness.SendAsync(StreamedRequest(protocol), TestContext.Current.CancellationToken))
+        {
+            await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(2, harness.UpstreamCalls); // nothing was stored by the no-store request
+
+        var noCache = StreamedRequest(protocol);
+        noCache.Headers.TryAddWithoutValidation("Cache-Control", "no-cache");
+        using (var response = await harness.SendAsync(noCache, TestContext.Current.CancellationToken))
+        {
+            await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(3, harness.UpstreamCalls); // no-cache goes upstream although an entry exists
+    }
 }
