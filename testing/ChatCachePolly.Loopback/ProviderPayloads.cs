@@ -21,6 +21,10 @@ public static class ProviderPayloads
     public static string AnthropicMessage(string text = "Hello! How can I help?", string stopReason = "end_turn", string model = AnthropicModel) =>
         $$$"""{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":{{{Quote(model)}}},"content":[{"type":"text","text":{{{Quote(text)}}}}],"stop_reason":{{{Quote(stopReason)}}},"stop_sequence":null,"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":4,"output_tokens":9,"service_tier":"standard"}}""";
 
+    /// <summary>An Anthropic <c>message</c> that calls a tool (<c>stop_reason: tool_use</c>).</summary>
+    public static string AnthropicToolUse(string tool, string inputJson = "{}") =>
+        $$$"""{"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"{{{AnthropicModel}}}","content":[{"type":"text","text":"Let me check."},{"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9","name":{{{Quote(tool)}}},"input":{{{inputJson}}}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":312,"output_tokens":41}}""";
+
     /// <summary>An Anthropic error body (as sent with a 4xx/5xx status, or inside a 200 by a broken proxy).</summary>
     public static string AnthropicError(string type = "overloaded_error", string message = "Overloaded") =>
         $$$"""{"type":"error","error":{"type":{{{Quote(type)}}},"message":{{{Quote(message)}}}},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}""";

@@ -80,6 +80,29 @@ public sealed class NativeSdkTests
     }
 
     [Fact]
+    public async Task Anthropic_sdk_tool_calls_are_cached_and_the_whole_loop_replays()
+    {
+        var (server, services) = await StartAsync("anthropic");
+        await using var _ = server;
+        using var __ = services;
+        int invoked = 0;
+        var weather = AIFunctionFactory.Create(() => { Interlocked.Increment(ref invoked); return "sunny"; }, "get_weather", "Gets the weather in Paris");
+        IChatClient chat = new ChatClientBuilder(Anthropic(services, server).AsIChatClient(ProviderPayloads.AnthropicModel)).UseFunctionInvocation().Build();
+        var options = new ChatOptions { Tools = [weather], MaxOutputTokens = 64 };
+
+        var first = await chat.GetResponseAsync("Weather in Paris?", options, Ct);
+        var second = await chat.GetResponseAsync("Weather in Paris?", options, Ct);
+
+        // Two model calls per loop (the tool_use, then the answer to its result); the second loop is answered from the cache,
+        // and the tool itself still runs in the application.
+        Assert.Equal(2, server.CountFor("/v1/messages"));
+        Assert.Equal(2, invoked);
+        Assert.Contains(first.Messages, m => m.Contents.OfType<FunctionCallContent>().Any(c => c.Name == "get_weather"));
+        Assert.Contains(first.Messages, m => m.Contents.OfType<FunctionResultContent>().Any(r => Equals(r.Result?.ToString(), "sunny")));
+        Assert.Equal(first.Text, second.Text);
+    }
+
+    [Fact]
     public async Task Anthropic_sdk_two_api_keys_never_share()
     {
         var (server, services) = await StartAsync("anthropic");

@@ -42,7 +42,12 @@ internal static class NativeHandler
 
         string text = "Answer to: " + LastUserText(root);
         bool stream = root.TryGetProperty("stream", out var s) ? s.ValueKind == JsonValueKind.True : ollama && trimmed != "/api/embed";
-        if (anthropic)
+        if (anthropic && !stream && AnthropicToolToCall(root) is { } tool)
+        {
+            // A request offering tools whose conversation has no tool result yet: the model calls the first tool.
+            await WriteAsync(exchange, 200, "application/json", ProviderPayloads.AnthropicToolUse(tool)).ConfigureAwait(false);
+        }
+        else if (anthropic)
         {
             await (stream
                 ? WriteStreamAsync(exchange, "text/event-stream", ProviderPayloads.AnthropicStreamEvents(text), ProviderPayloads.Sse("error", ProviderPayloads.AnthropicError()))
@@ -72,6 +77,18 @@ internal static class NativeHandler
         }
 
         return true;
+    }
+
+    private static string? AnthropicToolToCall(JsonElement root)
+    {
+        if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind != JsonValueKind.Array || tools.GetArrayLength() == 0
+            || !tools[0].TryGetProperty("name", out var name))
+        {
+            return null;
+        }
+
+        // Once a tool_result is in the conversation, the model answers in text.
+        return root.GetProperty("messages").GetRawText().Contains("\"tool_result\"", StringComparison.Ordinal) ? null : name.GetString();
     }
 
     private static string LastUserText(JsonElement root)
