@@ -1,3 +1,6 @@
+using System.Net.ServerSentEvents;
+using System.Text;
+using System.Text.Json;
 using Anthropic;
 using Polly;
 using ChatCachePolly.Loopback;
@@ -149,5 +152,65 @@ public sealed class NativeSdkTests
         var e2 = await embeddings.GenerateAsync(["embed me"], cancellationToken: Ct);
         Assert.Equal(e1[0].Vector.ToArray(), e2[0].Vector.ToArray());
         Assert.Equal(1, server.CountFor("/api/embed"));
+    }
+
+    [Fact]
+    public async Task Gemini_rest_generate_stream_and_embed_hit_on_the_second_call_and_keys_never_share()
+    {
+        var (server, services) = await StartAsync("gemini");
+        await using var _ = server;
+        using var __ = services;
+        var http = services.GetRequiredService<IHttpClientFactory>().CreateClient("gemini");
+        const string Model = "/v1beta/models/gemini-2.0-flash";
+
+        async Task<JsonElement> PostAsync(string operation, string body, string key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, Model + ":" + operation) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Add("x-goog-api-key", key);
+            using var response = await http.SendAsync(request, Ct);
+            response.EnsureSuccessStatusCode();
+            using var document = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(Ct), cancellationToken: Ct);
+            return document.RootElement.Clone();
+        }
+
+        async Task<string> StreamAsync(string body, string key)
+        {
+            // The key in the query, as Google's REST samples send it: it is a credential, never part of what is stored.
+            using var request = new HttpRequestMessage(HttpMethod.Post, Model + ":streamGenerateContent?alt=sse&key=" + key) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+            response.EnsureSuccessStatusCode();
+            var text = new StringBuilder();
+            await foreach (var item in SseParser.Create(await response.Content.ReadAsStreamAsync(Ct)).EnumerateAsync(Ct))
+            {
+                using var chunk = JsonDocument.Parse(item.Data);
+                text.Append(chunk.RootElement.GetProperty("candidates")[0].GetProperty("content").GetProperty("parts")[0].GetProperty("text").GetString());
+            }
+
+            return text.ToString();
+        }
+
+        string Text(JsonElement answer) => answer.GetProperty("candidates")[0].GetProperty("content").GetProperty("parts")[0].GetProperty("text").GetString()!;
+
+        const string Chat = """{"contents":[{"role":"user","parts":[{"text":"Hello Gemini"}]}],"generationConfig":{"temperature":0}}""";
+        var first = await PostAsync("generateContent", Chat, "AIza-tenant-a");
+        var second = await PostAsync("generateContent", Chat, "AIza-tenant-a");
+        Assert.Equal(Text(first), Text(second));
+        Assert.Contains("Hello Gemini", Text(first), StringComparison.Ordinal);
+        Assert.Equal(1, server.CountFor(Model + ":generateContent"));
+        await PostAsync("generateContent", Chat, "AIza-tenant-b"); // another key is another tenant
+        Assert.Equal(2, server.CountFor(Model + ":generateContent"));
+
+        const string Streamed = """{"contents":[{"role":"user","parts":[{"text":"Stream Gemini"}]}]}""";
+        string streamed = await StreamAsync(Streamed, "AIza-tenant-a");
+        Assert.Equal(streamed, await StreamAsync(Streamed, "AIza-tenant-a"));
+        Assert.Equal(1, server.CountFor(Model + ":streamGenerateContent"));
+        Assert.Equal(streamed, await StreamAsync(Streamed, "AIza-tenant-b"));
+        Assert.Equal(2, server.CountFor(Model + ":streamGenerateContent"));
+
+        const string Embed = """{"content":{"parts":[{"text":"embed me"}]}}""";
+        var e1 = await PostAsync("embedContent", Embed, "AIza-tenant-a");
+        var e2 = await PostAsync("embedContent", Embed, "AIza-tenant-a");
+        Assert.Equal(e1.GetRawText(), e2.GetRawText());
+        Assert.Equal(1, server.CountFor(Model + ":embedContent"));
     }
 }
