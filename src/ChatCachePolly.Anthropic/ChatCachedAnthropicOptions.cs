@@ -71,4 +71,7 @@ public sealed class ChatCachedAnthropicOptions
     /// <summary>Gets or sets the base delay of the exponential backoff between retries (when the answer has no <c>retry-after</c>).</summary>
     /// <value>Defaults to 2 seconds. Between zero and one hour.</value>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The settings of the pipeline below the cache, as one value (internal: not bound from configuration).</summary>
+    internal ChatCachePolly.Shared.CachedSdkRegistration.PipelineSettings PipelineSettings => new(AttemptTimeout, TotalTimeout, MaxRetryAttempts, RetryDelay);
 }

@@ -1,12 +1,10 @@
-using System.Net;
 using Anthropic;
 using ChatCachePolly;
 using ChatCachePolly.AnthropicSupport;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
-using Polly;
+using ChatCachePolly.Shared;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -67,15 +65,7 @@ public static class ChatCachedAnthropicServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(name);
 
-        foreach (var descriptor in services)
-        {
-            if (descriptor.ServiceType == typeof(ChatCachedAnthropicRegistration)
-                && descriptor.ImplementationInstance is ChatCachedAnthropicRegistration { Name: var existing }
-                && string.Equals(existing, name, StringComparison.Ordinal))
-            {
-                throw new InvalidOperationException($"ChatCachedAnthropic '{name}' is already registered. Use another name for a second client.");
-            }
-        }
+        CachedSdkRegistration.ThrowIfRegistered<ChatCachedAnthropicRegistration>(services, name, static r => r.Name, "ChatCachedAnthropic");
 
         var registration = new ChatCachedAnthropicRegistration(name);
         services.AddSingleton(registration);
@@ -83,48 +73,12 @@ public static class ChatCachedAnthropicServiceCollectionExtensions
         var options = services.AddOptions<ChatCachedAnthropicOptions>(name).ValidateOnStart();
         var cacheOptions = services.AddChatCacheOptions(name);
 
-        var httpClient = services.AddHttpClient(name)
-            .ConfigureHttpClient(static client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(static () => new SocketsHttpHandler
-            {
-                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                AutomaticDecompression = DecompressionMethods.All,
-            });
-
-        // Experimental in Microsoft.Extensions.Http.Resilience 10.x, and the only way to drop the handlers added by
-        // ConfigureHttpClientDefaults (for example .NET Aspire's service defaults add the standard resilience handler).
-#pragma warning disable EXTEXP0001
-        httpClient.RemoveAllResilienceHandlers();
-#pragma warning restore EXTEXP0001
-        httpClient.AddResilienceHandler(ResilienceHandlerName, (pipeline, context) => ConfigurePipeline(pipeline, context, name));
+        var httpClient = CachedSdkRegistration.AddCachedHttpClient<ChatCachedAnthropicOptions>(services, name, ResilienceHandlerName, static o => o.PipelineSettings);
 
         services.AddKeyedSingleton(name, static (sp, key) => ChatCachedAnthropicClients.CreateClient(sp, (string)key!));
         services.AddKeyedSingleton<IAnthropicClient>(name, static (sp, key) => sp.GetRequiredKeyedService<AnthropicClient>(key));
         services.AddKeyedSingleton(name, static (sp, key) => ChatCachedAnthropicClients.CreateChatClient(sp, (string)key!));
 
         return new ChatCachedAnthropicBuilder(name, services, httpClient, options, cacheOptions);
-    }
-
-    private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> pipeline, ResilienceHandlerContext context, string name)
-    {
-        var options = context.GetOptions<ChatCachedAnthropicOptions>(name);
-        context.EnableReloads<ChatCachedAnthropicOptions>(name);
-
-        // Cache first: a hit skips everything below; a miss stores only the final outcome, after retries.
-        pipeline.AddChatCache(context, name);
-        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "TotalTimeout", Timeout = options.TotalTimeout });
-        if (options.MaxRetryAttempts > 0)
-        {
-            pipeline.AddRetry(new HttpRetryStrategyOptions
-            {
-                MaxRetryAttempts = options.MaxRetryAttempts,
-                Delay = options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldRetryAfterHeader = true,
-            });
-        }
-
-        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = options.AttemptTimeout });
     }
 }

@@ -1,15 +1,13 @@
-using System.Net;
 using ChatCachePolly;
 using ChatCachePolly.OpenAISupport;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using OpenAI;
 using OpenAI.Chat;
 using OpenAI.Embeddings;
 using OpenAI.Responses;
-using Polly;
+using ChatCachePolly.Shared;
 
 #pragma warning disable OPENAI001 // ResponsesClient is marked experimental in OpenAI 2.15.
 
@@ -98,15 +96,7 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(name);
 
-        foreach (var descriptor in services)
-        {
-            if (descriptor.ServiceType == typeof(ChatCachedOpenAIRegistration)
-                && descriptor.ImplementationInstance is ChatCachedOpenAIRegistration { Name: var existing }
-                && string.Equals(existing, name, StringComparison.Ordinal))
-            {
-                throw new InvalidOperationException($"ChatCachedOpenAI '{name}' is already registered. Use another name for a second client.");
-            }
-        }
+        CachedSdkRegistration.ThrowIfRegistered<ChatCachedOpenAIRegistration>(services, name, static r => r.Name, "ChatCachedOpenAI");
 
         var registration = new ChatCachedOpenAIRegistration(name);
         services.AddSingleton(registration);
@@ -114,20 +104,7 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
         var options = services.AddOptions<ChatCachedOpenAIOptions>(name).ValidateOnStart();
         var cacheOptions = services.AddChatCacheOptions(name);
 
-        var httpClient = services.AddHttpClient(name)
-            .ConfigureHttpClient(static client => client.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(static () => new SocketsHttpHandler
-            {
-                PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                AutomaticDecompression = DecompressionMethods.All,
-            });
-
-        // Experimental in Microsoft.Extensions.Http.Resilience 10.x, and the only way to drop the handlers added by
-        // ConfigureHttpClientDefaults (for example .NET Aspire's service defaults add the standard resilience handler).
-#pragma warning disable EXTEXP0001
-        httpClient.RemoveAllResilienceHandlers();
-#pragma warning restore EXTEXP0001
-        httpClient.AddResilienceHandler(ResilienceHandlerName, (pipeline, context) => ConfigurePipeline(pipeline, context, name));
+        var httpClient = CachedSdkRegistration.AddCachedHttpClient<ChatCachedOpenAIOptions>(services, name, ResilienceHandlerName, static o => o.PipelineSettings);
 
         services.AddKeyedSingleton(name, (sp, key) => ChatCachedOpenAIClients.CreateOpenAIClient(sp, registration));
         services.AddKeyedSingleton(name, static (sp, key) => sp.GetRequiredKeyedService<OpenAIClient>(key).GetResponsesClient());
@@ -139,28 +116,5 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
         services.AddKeyedSingleton(name, static (sp, key) => sp.GetRequiredKeyedService<EmbeddingClient>(key).AsIEmbeddingGenerator());
 
         return new ChatCachedOpenAIBuilder(registration, services, httpClient, options, cacheOptions);
-    }
-
-    private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> pipeline, ResilienceHandlerContext context, string name)
-    {
-        var options = context.GetOptions<ChatCachedOpenAIOptions>(name);
-        context.EnableReloads<ChatCachedOpenAIOptions>(name);
-
-        // Cache first: a hit skips everything below; a miss stores only the final outcome, after retries.
-        pipeline.AddChatCache(context, name);
-        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "TotalTimeout", Timeout = options.TotalTimeout });
-        if (options.MaxRetryAttempts > 0)
-        {
-            pipeline.AddRetry(new HttpRetryStrategyOptions
-            {
-                MaxRetryAttempts = options.MaxRetryAttempts,
-                Delay = options.RetryDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                ShouldRetryAfterHeader = true,
-            });
-        }
-
-        pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "AttemptTimeout", Timeout = options.AttemptTimeout });
     }
 }

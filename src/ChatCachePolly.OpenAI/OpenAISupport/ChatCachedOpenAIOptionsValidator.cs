@@ -1,3 +1,4 @@
+using ChatCachePolly.Shared;
 using Microsoft.Extensions.Options;
 
 namespace ChatCachePolly.OpenAISupport;
@@ -8,9 +9,6 @@ namespace ChatCachePolly.OpenAISupport;
 /// </summary>
 internal sealed class ChatCachedOpenAIOptionsValidator(ChatCachedOpenAIRegistration registration, IServiceProvider services) : IValidateOptions<ChatCachedOpenAIOptions>
 {
-    private static readonly TimeSpan MinTimeout = TimeSpan.FromMilliseconds(10);
-    private static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(24);
-
     public ValidateOptionsResult Validate(string? name, ChatCachedOpenAIOptions options)
     {
         if (!string.Equals(name, registration.Name, StringComparison.Ordinal))
@@ -38,29 +36,7 @@ internal sealed class ChatCachedOpenAIOptionsValidator(ChatCachedOpenAIRegistrat
             failures.Add(prefix + "NetworkTimeout must be positive, or -00:00:00.001 (infinite, the default, so that the pipeline's timeouts own time).");
         }
 
-        if (options.AttemptTimeout < MinTimeout || options.AttemptTimeout > MaxTimeout)
-        {
-            failures.Add(prefix + $"AttemptTimeout must be between 10 ms and 24 hours (was {options.AttemptTimeout}).");
-        }
-
-        if (options.TotalTimeout < MinTimeout || options.TotalTimeout > MaxTimeout)
-        {
-            failures.Add(prefix + $"TotalTimeout must be between 10 ms and 24 hours (was {options.TotalTimeout}).");
-        }
-        else if (options.TotalTimeout < options.AttemptTimeout)
-        {
-            failures.Add(prefix + $"TotalTimeout ({options.TotalTimeout}) must not be less than AttemptTimeout ({options.AttemptTimeout}).");
-        }
-
-        if (options.MaxRetryAttempts is < 0 or > 100)
-        {
-            failures.Add(prefix + $"MaxRetryAttempts must be between 0 and 100 (was {options.MaxRetryAttempts}).");
-        }
-
-        if (options.RetryDelay < TimeSpan.Zero || options.RetryDelay > TimeSpan.FromHours(1))
-        {
-            failures.Add(prefix + $"RetryDelay must be between zero and one hour (was {options.RetryDelay}).");
-        }
+        CachedSdkRegistration.ValidatePipeline(failures, prefix, options.PipelineSettings);
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
