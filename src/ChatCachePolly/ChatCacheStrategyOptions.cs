@@ -18,6 +18,9 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     // RangeAttribute over TimeSpan converts its bounds with TimeSpan's built-in converter, which trimming never removes.
     private const string TimeSpanRangeJustification = "RangeAttribute over TimeSpan uses TimeSpan's built-in converter, which is never trimmed.";
 
+    /// <summary>The default <see cref="Currency"/>, <c>USD</c>.</summary>
+    public const string DefaultCurrency = "USD";
+
     /// <summary>The default strategy name, <c>ChatCache</c>.</summary>
     public const string DefaultName = "ChatCache";
 
@@ -271,6 +274,26 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// </remarks>
     /// <value>Defaults to <see langword="null"/> (the credential headers are the tenant).</value>
     public Func<ChatCacheTenantArguments, ValueTask<string?>>? TenantIdentity { get; set; }
+
+    /// <summary>
+    /// Gets or sets what each model's tokens cost, keyed by model id (case-insensitive), so that <c>chatcache.cost_saved</c>
+    /// reports the money every served hit saved. A dated id (<c>gpt-4o-mini-2024-07-18</c>, <c>claude-sonnet-4-5-20250929</c>)
+    /// uses its base entry (<c>gpt-4o-mini</c>, <c>claude-sonnet-4-5</c>) unless it is listed itself. A hit whose model has no
+    /// price adds nothing and is counted in <c>chatcache.cost_saved.unpriced</c> (and logged once per model), so you can see
+    /// what to add.
+    /// </summary>
+    /// <value>Defaults to <see langword="null"/>: no prices (the library ships none; they change).</value>
+    [ModelPrices]
+    public IDictionary<string, ChatCacheModelPrice>? ModelPrices { get; set; }
+
+    /// <summary>
+    /// Gets or sets the currency of <see cref="ModelPrices"/>: the unit of <c>chatcache.cost_saved</c> (<c>{USD}</c>) and the
+    /// value of its <c>chatcache.currency</c> tag.
+    /// </summary>
+    /// <value>Defaults to <c>USD</c>.</value>
+    [Required]
+    [RegularExpression("^[A-Za-z][A-Za-z0-9_]{0,15}$")]
+    public string Currency { get; set; } = DefaultCurrency;
 
     /// <summary>
     /// Gets or sets a value indicating whether every miss is explained in the log (at Information level): the request's

@@ -54,3 +54,44 @@ internal sealed class CacheablePathsAttribute : ValidationAttribute
         return ValidationResult.Success;
     }
 }
+
+/// <summary>
+/// Validates <see cref="ChatCacheStrategyOptions.ModelPrices"/>: non-empty model ids, and every price present, non-negative and
+/// below a million per million tokens.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+internal sealed class ModelPricesAttribute : ValidationAttribute
+{
+    private const decimal MaxPrice = 1_000_000m;
+
+    protected override ValidationResult? IsValid(object? value, ValidationContext validationContext)
+    {
+        if (value is not IEnumerable<KeyValuePair<string, ChatCacheModelPrice>> prices)
+        {
+            return ValidationResult.Success;
+        }
+
+        string member = validationContext.MemberName ?? "ModelPrices";
+        foreach (var (model, price) in prices)
+        {
+            if (string.IsNullOrWhiteSpace(model))
+            {
+                return new ValidationResult("ModelPrices must not contain an empty model id.", [member]);
+            }
+
+            if (price is null)
+            {
+                return new ValidationResult($"ModelPrices['{model}'] has no prices.", [member]);
+            }
+
+            if (price.InputPerMillionTokens is < 0 or > MaxPrice
+                || price.OutputPerMillionTokens is < 0 or > MaxPrice
+                || price.CachedInputPerMillionTokens is < 0 or > MaxPrice)
+            {
+                return new ValidationResult($"ModelPrices['{model}']: every price must be between 0 and 1,000,000 per million tokens.", [member]);
+            }
+        }
+
+        return ValidationResult.Success;
+    }
+}

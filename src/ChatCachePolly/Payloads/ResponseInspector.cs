@@ -338,32 +338,58 @@ internal static class ResponseInspector
             return current;
         }
 
-        // OpenAI: prompt_tokens/input_tokens, completion_tokens/output_tokens. Anthropic: input_tokens (not counting cached
-        // input) plus cache_creation_input_tokens and cache_read_input_tokens, output_tokens. Gemini (usageMetadata):
-        // promptTokenCount (cached content included), candidatesTokenCount plus thoughtsTokenCount. An Anthropic stream's
-        // message_delta carries output_tokens alone: what a payload does not mention keeps its earlier value.
+        // OpenAI: prompt_tokens/input_tokens, completion_tokens/output_tokens (reasoning included), and the provider-cached
+        // part of the input in prompt_tokens_details.cached_tokens (chat) or input_tokens_details.cached_tokens (Responses).
+        // Anthropic: input_tokens (not counting cached input) plus cache_creation_input_tokens and cache_read_input_tokens (the
+        // provider-cached part), output_tokens. Gemini (usageMetadata): promptTokenCount (cached content included, counted in
+        // cachedContentTokenCount), candidatesTokenCount plus thoughtsTokenCount. An Anthropic stream's message_delta carries
+        // output_tokens alone: what a payload does not mention keeps its earlier value.
         long input = 0;
         long output = 0;
         long extraInput = 0;
         long extraOutput = 0;
+        long cached = 0;
         bool sawInput = false;
         bool sawOutput = false;
+        bool sawCached = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             int kind = NameIs(ref reader, "prompt_tokens"u8) || NameIs(ref reader, "input_tokens"u8) || NameIs(ref reader, "promptTokenCount"u8) ? 1
                 : NameIs(ref reader, "completion_tokens"u8) || NameIs(ref reader, "output_tokens"u8) || NameIs(ref reader, "candidatesTokenCount"u8) ? 2
-                : NameIs(ref reader, "cache_creation_input_tokens"u8) || NameIs(ref reader, "cache_read_input_tokens"u8) ? 3
+                : NameIs(ref reader, "cache_creation_input_tokens"u8) ? 3
                 : NameIs(ref reader, "thoughtsTokenCount"u8) ? 4
+                : NameIs(ref reader, "cache_read_input_tokens"u8) ? 5
+                : NameIs(ref reader, "cachedContentTokenCount"u8) ? 6
+                : NameIs(ref reader, "prompt_tokens_details"u8) || NameIs(ref reader, "input_tokens_details"u8) ? 7
                 : 0;
             reader.Read();
-            if (kind != 0 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long count))
+            if (kind == 7 && reader.TokenType == JsonTokenType.StartObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    bool isCached = NameIs(ref reader, "cached_tokens"u8);
+                    reader.Read();
+                    if (isCached && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long details))
+                    {
+                        cached = details;
+                        sawCached = true;
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+            }
+            else if (kind != 0 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long count))
             {
                 switch (kind)
                 {
                     case 1: input = count; sawInput = true; break;
                     case 2: output = count; sawOutput = true; break;
                     case 3: extraInput += count; sawInput = true; break;
-                    default: extraOutput += count; sawOutput = true; break;
+                    case 4: extraOutput += count; sawOutput = true; break;
+                    case 5: extraInput += count; cached = count; sawInput = true; sawCached = true; break;
+                    default: cached = count; sawCached = true; break;
                 }
             }
             else
@@ -372,7 +398,10 @@ internal static class ResponseInspector
             }
         }
 
-        return new TokenUsage(sawInput ? input + extraInput : current.InputTokens, sawOutput ? output + extraOutput : current.OutputTokens);
+        return new TokenUsage(
+            sawInput ? input + extraInput : current.InputTokens,
+            sawOutput ? output + extraOutput : current.OutputTokens,
+            sawCached ? cached : current.CachedInputTokens);
     }
 
     /// <summary>Skips the object the reader is at, telling whether it has a member <paramref name="name"/> that is not null.</summary>

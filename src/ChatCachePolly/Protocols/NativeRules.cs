@@ -71,7 +71,8 @@ internal static class NativeRules
         stream.Model ??= facts.Model;
         stream.Usage = new TokenUsage(
             facts.Usage.InputTokens != 0 ? facts.Usage.InputTokens : stream.Usage.InputTokens,
-            facts.Usage.OutputTokens != 0 ? facts.Usage.OutputTokens : stream.Usage.OutputTokens);
+            facts.Usage.OutputTokens != 0 ? facts.Usage.OutputTokens : stream.Usage.OutputTokens,
+            facts.Usage.CachedInputTokens != 0 ? facts.Usage.CachedInputTokens : stream.Usage.CachedInputTokens);
 
         switch (Endpoints.ProtocolOf(endpoint))
         {

@@ -10,9 +10,9 @@ namespace ChatCachePolly.Storage;
 /// <para>Laid out for the memory store, which holds one of these per response. Per entry the heap holds this object and one
 /// array (plus, for a recorded stream, its event arrays):</para>
 /// <code>
-/// object (144 B, 64-bit)  header 16, key 32 (the fingerprint and the hit Cache-Status are derived from it), LRU links 2 x 8
+/// object (160 B, 64-bit)  header 16, key 32 (the fingerprint and the hit Cache-Status are derived from it), LRU links 2 x 8
 ///                         (the memory store's), array 8, stream events 8 (null for JSON), media type 8 and model 8 (pooled
-///                         instances), stored-at / fresh-until / latency as ticks 3 x 8, usage 2 x 8, body length 4,
+///                         instances), stored-at / fresh-until / latency as ticks 3 x 8, usage 3 x 8 (input, output, provider-cached input), body length 4,
 ///                         status 2, endpoint + pooled-string flags 1, store claim 1
 /// array                   the body, then the kept headers packed after it (<see cref="PackedHeaders"/>)
 /// </code>
@@ -22,10 +22,10 @@ internal sealed class CacheEntry
 {
     /// <summary>
     /// The fixed heap cost of an entry in the memory store besides its arrays and strings (64-bit runtime): this object
-    /// (152 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
+    /// (160 B) and the store's hash slot (16 B, plus a 4-byte bucket) with its share of growth slack, calibrated against the
     /// measured heap growth of the memory store (<c>eng/bench.sh --memory</c>).
     /// </summary>
-    internal const int OverheadBytes = 183;
+    internal const int OverheadBytes = 191;
 
     private const int EndpointMask = 0x0F;
     private const byte SharedContentTypeFlag = 0x10;
@@ -285,4 +285,12 @@ internal sealed class CacheEntry
 }
 
 /// <summary>Token usage reported by the upstream for the stored response (zero when it reported none).</summary>
-internal readonly record struct TokenUsage(long InputTokens, long OutputTokens);
+/// <param name="InputTokens">Every input token, the provider-cached ones included.</param>
+/// <param name="OutputTokens">Every output token, reasoning included.</param>
+/// <param name="CachedInputTokens">The part of <paramref name="InputTokens"/> the provider answered from its own prompt cache
+/// (OpenAI <c>cached_tokens</c>, Anthropic <c>cache_read_input_tokens</c>, Gemini <c>cachedContentTokenCount</c>).</param>
+internal readonly record struct TokenUsage(long InputTokens, long OutputTokens, long CachedInputTokens = 0)
+{
+    /// <summary>Gets the input tokens the provider did not answer from its prompt cache.</summary>
+    public long UncachedInputTokens => Math.Max(0, InputTokens - CachedInputTokens);
+}

@@ -82,6 +82,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         }
 
         var facts = ResponseInspector.Inspect(body, endpoint);
+        _events.UpstreamUsage(endpoint, facts.Model, facts.Usage);
         ChatCacheNotStoredReason? notStored = facts.Verdict switch
         {
             InspectionVerdict.Incomplete => ChatCacheNotStoredReason.IncompleteBody,

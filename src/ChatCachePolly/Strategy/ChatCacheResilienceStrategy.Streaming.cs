@@ -77,6 +77,7 @@ internal sealed partial class ChatCacheResilienceStrategy
 
     private async Task CommitStreamAsync(PendingStream pending, RecordedStream recorded, bool truncated)
     {
+        _events.UpstreamUsage(pending.Identity.Endpoint, recorded.Model, recorded.Usage);
         try
         {
             await _events.ReportDetachedAsync(pending.OperationKey, async context =>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage;
 using Microsoft.Extensions.Logging;
@@ -24,6 +25,9 @@ internal sealed class ChatCacheEventReporter(
     private readonly Func<OnChatCacheStoredArguments, ValueTask>? _onStored = options.OnResponseStored;
     private readonly Func<OnChatCacheNotStoredArguments, ValueTask>? _onNotStored = options.OnResponseNotStored;
     private readonly Func<ChatCacheShouldStoreArguments, ValueTask<bool>>? _shouldStore = options.ShouldStore;
+    private readonly ModelPriceTable? _prices = ModelPriceTable.From(options);
+    private readonly ConcurrentDictionary<string, byte> _unpricedLogged = new(StringComparer.OrdinalIgnoreCase);
+    private System.Diagnostics.Metrics.Counter<double>? _costSaved;
 
     public ChatCacheMetrics Metrics => metrics;
 
@@ -98,6 +102,10 @@ internal sealed class ChatCacheEventReporter(
         telemetry.Report(new ResilienceEvent(stale ? ResilienceEventSeverity.Information : ResilienceEventSeverity.Debug, stale ? ChatCacheEvents.StaleServed : ChatCacheEvents.Hit), context, args);
         metrics.Request(client, entry.Endpoint, stale ? "stale" : "hit", entry.Model);
         metrics.Saved(client, entry);
+        if (_prices is not null)
+        {
+            SavedCost(entry);
+        }
         if (logger.IsEnabled(LogLevel.Debug))
         {
             ChatCacheLog.Hit(logger, client, ChatCacheMetrics.EndpointTag(entry.Endpoint), entry.Key.Fingerprint, age.TotalSeconds, stale ? " (stale)" : string.Empty);
@@ -114,10 +122,38 @@ internal sealed class ChatCacheEventReporter(
         if (shared is not null)
         {
             metrics.Saved(client, shared);
+            if (_prices is not null)
+            {
+                SavedCost(shared);
+            }
         }
 
         ChatCacheLog.Collapsed(logger, client, ChatCacheMetrics.EndpointTag(identity.Endpoint), fingerprint);
     }
+
+    /// <summary>What a served entry's original answer cost, at <see cref="ChatCacheStrategyOptions.ModelPrices"/>.</summary>
+    private void SavedCost(CacheEntry entry)
+    {
+        if (_prices!.TryGet(entry.Model, out var price))
+        {
+            var counter = _costSaved ??= metrics.CostSaved(_prices.Currency);
+            if (counter.Enabled)
+            {
+                ChatCacheMetrics.Cost(counter, client, entry, _prices.Currency, price);
+            }
+
+            return;
+        }
+
+        metrics.Unpriced(client, entry);
+        if (entry.Model is { } model && _unpricedLogged.Count < ModelPriceTable.MaxRemembered && _unpricedLogged.TryAdd(model, 0))
+        {
+            ChatCacheLog.Unpriced(logger, client, model);
+        }
+    }
+
+    /// <summary>The provider's own prompt-cache share of an answer that went upstream.</summary>
+    public void UpstreamUsage(EndpointKind endpoint, string? model, TokenUsage usage) => metrics.ProviderCached(client, endpoint, model, usage);
 
     public ValueTask MissAsync(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, string forward)
     {

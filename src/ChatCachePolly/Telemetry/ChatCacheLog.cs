@@ -38,4 +38,7 @@ internal static partial class ChatCacheLog
 
     [LoggerMessage(EventId = 3009, Level = LogLevel.Warning, Message = "Chat cache client {Client} did not record a cassette: {Reason}; it would have been written to {Path}")]
     public static partial void CassetteNotRecorded(ILogger logger, string client, string reason, string path);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "Chat cache client {Client} served a hit of model {Model}, which has no entry in ModelPrices: its cost saved is not counted (logged once per model)")]
+    public static partial void Unpriced(ILogger logger, string client, string model);
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
@@ -31,6 +32,9 @@ internal sealed class ChatCacheMetrics
     private readonly Histogram<double> _lookupDuration;
     private readonly Counter<long> _tokensSaved;
     private readonly Counter<double> _upstreamTimeSaved;
+    private readonly Counter<long> _providerCachedTokens;
+    private readonly Counter<long> _unpricedHits;
+    private readonly ConcurrentDictionary<string, Counter<double>> _costSaved = new(StringComparer.Ordinal);
 
     private ChatCacheMetrics(Meter meter)
     {
@@ -41,6 +45,8 @@ internal sealed class ChatCacheMetrics
         _lookupDuration = meter.CreateHistogram<double>("chatcache.lookup.duration", "s", "Time to look a request up in the store.");
         _tokensSaved = meter.CreateCounter<long>("chatcache.tokens_saved", "{token}", "Tokens not paid for: the usage of the original response of every served hit, by token type.");
         _upstreamTimeSaved = meter.CreateCounter<double>("chatcache.upstream_time_saved", "s", "Upstream time not waited for: the original latency of every served hit.");
+        _providerCachedTokens = meter.CreateCounter<long>("chatcache.provider_cached_tokens", "{token}", "Input tokens the provider answered from its own prompt cache, on responses that went upstream (misses).");
+        _unpricedHits = meter.CreateCounter<long>("chatcache.unpriced_hits", "{request}", "Served hits whose model has no entry in ModelPrices (no cost saved counted for them), by model.");
         meter.CreateObservableUpDownCounter("chatcache.entries", ObserveEntries, "{entry}", "Entries held by the in-memory stores.");
         meter.CreateObservableUpDownCounter("chatcache.bytes", ObserveBytes, "By", "Bytes held by the in-memory stores.");
         meter.CreateObservableCounter("chatcache.evictions", ObserveEvictions, "{entry}", "Entries evicted from the in-memory stores to make room.");
@@ -119,6 +125,52 @@ internal sealed class ChatCacheMetrics
         if (_upstreamTimeSaved.Enabled)
         {
             _upstreamTimeSaved.Add(entry.OriginalLatency.TotalSeconds, Tags(client, entry.Endpoint, entry.Model));
+        }
+    }
+
+    /// <summary>
+    /// The <c>chatcache.cost_saved</c> counter of a currency (its unit, e.g. <c>{USD}</c>). One per currency: applications
+    /// almost always have one; two clients priced in two currencies get two series, told apart by <c>chatcache.currency</c>.
+    /// </summary>
+    public Counter<double> CostSaved(string currency) =>
+        _costSaved.GetOrAdd(currency, static (c, meter) => meter.CreateCounter<double>(
+            "chatcache.cost_saved", "{" + c + "}", "What the original answers of served hits cost, at ModelPrices, by token type: money not paid."), Meter);
+
+    /// <summary>Adds what a served entry's original answer cost (nothing for a zero part).</summary>
+    public static void Cost(Counter<double> counter, string client, CacheEntry entry, string currency, in ModelPriceTable.Price price)
+    {
+        var (input, cachedInput, output) = ModelPriceTable.Cost(price, entry.Usage);
+        AddCost(counter, client, entry, currency, "input", input);
+        AddCost(counter, client, entry, currency, "cached_input", cachedInput);
+        AddCost(counter, client, entry, currency, "output", output);
+    }
+
+    private static void AddCost(Counter<double> counter, string client, CacheEntry entry, string currency, string tokenType, double amount)
+    {
+        if (amount > 0)
+        {
+            var tags = Tags(client, entry.Endpoint, entry.Model);
+            tags.Add("gen_ai.token.type", tokenType);
+            tags.Add("chatcache.currency", currency);
+            counter.Add(amount, tags);
+        }
+    }
+
+    /// <summary>A served hit whose model has no price.</summary>
+    public void Unpriced(string client, CacheEntry entry)
+    {
+        if (_unpricedHits.Enabled)
+        {
+            _unpricedHits.Add(1, Tags(client, entry.Endpoint, entry.Model));
+        }
+    }
+
+    /// <summary>The provider-cached input tokens of an answer that went upstream.</summary>
+    public void ProviderCached(string client, EndpointKind endpoint, string? model, TokenUsage usage)
+    {
+        if (usage.CachedInputTokens > 0 && _providerCachedTokens.Enabled)
+        {
+            _providerCachedTokens.Add(usage.CachedInputTokens, Tags(client, endpoint, model));
         }
     }
 

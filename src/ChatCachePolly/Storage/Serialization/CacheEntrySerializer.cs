@@ -25,14 +25,16 @@ internal enum CacheEntryReadResult
 /// written and read by hand with <see cref="BinaryPrimitives"/>.
 /// </summary>
 /// <remarks>
-/// <para>Layout (format version 1, integers little-endian, "varint" = unsigned LEB128, "str" = varint (UTF-8 byte length + 1),
+/// <para>Layout (format version 2, integers little-endian, "varint" = unsigned LEB128, "str" = varint (UTF-8 byte length + 1),
 /// 0 meaning null, then the UTF-8 bytes):</para>
 /// <code>
 /// offset size  field
 ///  0      4    magic "CCPE" (0x43 0x43 0x50 0x45)
 ///  4      1    format version (1)
 ///  5      1    flags: bit 0 body Brotli-compressed, bit 1 recorded event stream, bit 2 event times present, bit 3 tags
-///              present; others 0 (format 2 added the tags: format 1 entries are read as another version)
+///              present, bit 4 provider-cached input tokens present; others 0 (format 2 added the tags: format 1 entries are
+///              read as another version; bit 4 is set only when the count is not zero, so entries without it read the same
+///              in versions that predate it)
 ///  6      2    HTTP status code (uint16)
 ///  8      8    stored-at, UTC ticks (int64)
 /// 16      8    fresh-until, UTC ticks (int64) - fixed offset, patched in place when sliding expiration extends it
@@ -45,6 +47,8 @@ internal enum CacheEntryReadResult
 ///              if event stream: varint event count, then each event end as a varint delta from the previous end
 ///                               (strictly increasing, last one at most the body length),
 ///                               if event times present: varint count, then each time as a zig-zag varint delta (milliseconds),
+///              if tags present: varint count, then each tag hash (uint64),
+///              if provider-cached input tokens present: their count as a varint,
 ///              varint body length (decoded), varint stored body length, stored body bytes
 /// end-8   8    XxHash64 (seed 0) of every preceding byte, little-endian
 /// </code>
@@ -67,6 +71,7 @@ internal static class CacheEntrySerializer
     internal const byte FlagEventStream = 2;
     internal const byte FlagEventTimes = 4;
     internal const byte FlagTags = 8;
+    internal const byte FlagCachedInput = 16;
 
     private const int FixedHeaderSize = 49;
     private const int ChecksumSize = 8;
@@ -115,6 +120,11 @@ internal static class CacheEntrySerializer
                 flags |= FlagTags;
             }
 
+            if (entry.Usage.CachedInputTokens > 0)
+            {
+                flags |= FlagCachedInput;
+            }
+
             string fingerprint = entry.Key.Fingerprint;
             var headers = entry.GetHeaders();
             int size = FixedHeaderSize
@@ -150,6 +160,12 @@ internal static class CacheEntrySerializer
             if (entry.Tags is { } tagHashes)
             {
                 size += VarInt.Size((uint)tagHashes.Length) + (tagHashes.Length * sizeof(ulong));
+            }
+
+            uint cachedInput = (uint)Math.Clamp(entry.Usage.CachedInputTokens, 0, uint.MaxValue);
+            if ((flags & FlagCachedInput) != 0)
+            {
+                size += VarInt.Size(cachedInput);
             }
 
             size += VarInt.Size((uint)body.Length) + VarInt.Size((uint)storedBody.Length) + storedBody.Length + ChecksumSize;
@@ -210,6 +226,11 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            if ((flags & FlagCachedInput) != 0)
+            {
+                VarInt.Write(span, ref pos, cachedInput);
+            }
+
             VarInt.Write(span, ref pos, (uint)body.Length);
             VarInt.Write(span, ref pos, (uint)storedBody.Length);
             storedBody.CopyTo(span[pos..]);
@@ -253,7 +274,7 @@ internal static class CacheEntrySerializer
 
             var content = payload[..^ChecksumSize];
             byte flags = content[5];
-            if ((flags & ~(FlagCompressed | FlagEventStream | FlagEventTimes | FlagTags)) != 0
+            if ((flags & ~(FlagCompressed | FlagEventStream | FlagEventTimes | FlagTags | FlagCachedInput)) != 0
                 || ((flags & FlagEventTimes) != 0 && (flags & FlagEventStream) == 0))
             {
                 return CacheEntryReadResult.Corrupt;
@@ -362,6 +383,12 @@ internal static class CacheEntrySerializer
                 }
             }
 
+            uint cachedInputTokens = 0;
+            if ((flags & FlagCachedInput) != 0 && !VarInt.TryRead(content, ref pos, out cachedInputTokens))
+            {
+                return CacheEntryReadResult.Corrupt;
+            }
+
             if (!VarInt.TryRead(content, ref pos, out uint bodyLength) || bodyLength > MaxBodyLength
                 || !VarInt.TryRead(content, ref pos, out uint storedLength) || storedLength != (uint)(content.Length - pos))
             {
@@ -404,7 +431,7 @@ internal static class CacheEntrySerializer
                 TimeSpan.FromTicks(latency),
                 (EndpointKind)endpoint,
                 model,
-                new TokenUsage(inputTokens, outputTokens),
+                new TokenUsage(inputTokens, outputTokens, cachedInputTokens),
                 eventEnds,
                 eventTimes,
                 tagHashes);
