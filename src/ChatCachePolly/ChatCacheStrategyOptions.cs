@@ -32,7 +32,7 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// The top-level request body fields left out of the cache key by default: they do not change what the model answers.
     /// </summary>
     public static IReadOnlyList<string> DefaultIgnoredBodyFields { get; } =
-        ["user", "safety_identifier", "metadata", "store", "prompt_cache_key"];
+        ["user", "safety_identifier", "metadata", "store", "prompt_cache_key", "prompt_cache_retention"];
 
     /// <summary>
     /// The JSON members redacted from cassette files by default: the end-user identifiers <c>user</c> and <c>safety_identifier</c>.

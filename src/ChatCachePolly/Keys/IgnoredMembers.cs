@@ -40,11 +40,11 @@ internal sealed class IgnoredMembers
     }
 
     /// <summary>
-    /// <c>user</c>, <c>safety_identifier</c>, <c>metadata</c>, <c>store</c>, <c>prompt_cache_key</c>. (On <c>/responses</c>
+    /// <c>user</c>, <c>safety_identifier</c>, <c>metadata</c>, <c>store</c>, <c>prompt_cache_key</c>, <c>prompt_cache_retention</c>. (On <c>/responses</c>
     /// <c>store</c> is keyed anyway: see <see cref="CanonicalJson.TryWrite(ReadOnlySpan{byte}, IgnoredMembers, EndpointKind, System.Buffers.ArrayBufferWriter{byte}, out RequestBodyFacts)"/>.)
     /// </summary>
     public static IgnoredMembers Default { get; } =
-        new(["user", "safety_identifier", "metadata", "store", "prompt_cache_key"]);
+        new(["user", "safety_identifier", "metadata", "store", "prompt_cache_key", "prompt_cache_retention"]);
 
     /// <summary>An empty set: every member counts.</summary>
     public static IgnoredMembers None { get; } = new([]);

@@ -73,7 +73,7 @@ internal sealed record JObj((string Name, J Value)[] Members) : J
 internal static class JsonGen
 {
     /// <summary>The root members the library ignores by default.</summary>
-    public static readonly string[] IgnoredTopLevel = ["user", "safety_identifier", "metadata", "store", "prompt_cache_key"];
+    public static readonly string[] IgnoredTopLevel = ["user", "safety_identifier", "metadata", "store", "prompt_cache_key", "prompt_cache_retention"];
 
     private static readonly Gen<string> Piece = Gen.Frequency(
         (8, Gen.Char["abcxyzABC019 _-.:"].Select(c => c.ToString())),

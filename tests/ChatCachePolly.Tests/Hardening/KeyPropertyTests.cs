@@ -99,7 +99,7 @@ public sealed class KeyPropertyTests
     }
 
     /// <summary>
-    /// (b) The ignored top-level fields (user, safety_identifier, metadata, store, prompt_cache_key) never matter - present,
+    /// (b) The ignored top-level fields (user, safety_identifier, metadata, store, prompt_cache_key, prompt_cache_retention) never matter - present,
     /// absent, any value, escaped names - but the same names anywhere below the root do.
     /// </summary>
     [Fact]

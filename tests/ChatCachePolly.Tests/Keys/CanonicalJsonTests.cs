@@ -140,6 +140,7 @@ public sealed class CanonicalJsonTests
     [InlineData("metadata", """{"trace":"abc"}""")]
     [InlineData("store", "true")]
     [InlineData("prompt_cache_key", "\"pck\"")]
+    [InlineData("prompt_cache_retention", "\"24h\"")]
     public void Default_ignored_members_do_not_matter(string name, string value)
     {
         string baseline = Fixture("chat.request.json");
@@ -196,12 +197,12 @@ public sealed class CanonicalJsonTests
     [Fact]
     public void Default_ignored_set()
     {
-        foreach (string name in new[] { "user", "safety_identifier", "metadata", "store", "prompt_cache_key" })
+        foreach (string name in new[] { "user", "safety_identifier", "metadata", "store", "prompt_cache_key", "prompt_cache_retention" })
         {
             Assert.True(IgnoredMembers.Default.Contains(Encoding.UTF8.GetBytes(name)));
         }
 
-        Assert.Equal(5, IgnoredMembers.Default.Count);
+        Assert.Equal(6, IgnoredMembers.Default.Count);
         Assert.False(IgnoredMembers.Default.Contains("model"u8));
         Assert.False(IgnoredMembers.Default.Contains("User"u8));
     }
