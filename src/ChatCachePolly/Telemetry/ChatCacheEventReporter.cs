@@ -102,9 +102,10 @@ internal sealed class ChatCacheEventReporter(
         telemetry.Report(new ResilienceEvent(stale ? ResilienceEventSeverity.Information : ResilienceEventSeverity.Debug, stale ? ChatCacheEvents.StaleServed : ChatCacheEvents.Hit), context, args);
         metrics.Request(client, entry.Endpoint, stale ? "stale" : "hit", entry.Model);
         metrics.Saved(client, entry);
-        if (_prices is not null)
+        double? cost = _prices is null ? null : SavedCost(entry);
+        if (ChatCacheTracing.Current is { } activity)
         {
-            SavedCost(entry);
+            ChatCacheTracing.Served(activity, entry, cost, _prices?.Currency);
         }
         if (logger.IsEnabled(LogLevel.Debug))
         {
@@ -122,9 +123,10 @@ internal sealed class ChatCacheEventReporter(
         if (shared is not null)
         {
             metrics.Saved(client, shared);
-            if (_prices is not null)
+            double? cost = _prices is null ? null : SavedCost(shared);
+            if (ChatCacheTracing.Current is { } activity)
             {
-                SavedCost(shared);
+                ChatCacheTracing.Served(activity, shared, cost, _prices?.Currency);
             }
         }
 
@@ -132,7 +134,7 @@ internal sealed class ChatCacheEventReporter(
     }
 
     /// <summary>What a served entry's original answer cost, at <see cref="ChatCacheStrategyOptions.ModelPrices"/>.</summary>
-    private void SavedCost(CacheEntry entry)
+    private double? SavedCost(CacheEntry entry)
     {
         if (_prices!.TryGet(entry.Model, out var price))
         {
@@ -142,7 +144,8 @@ internal sealed class ChatCacheEventReporter(
                 ChatCacheMetrics.Cost(counter, client, entry, _prices.Currency, price);
             }
 
-            return;
+            var (input, cachedInput, output) = ModelPriceTable.Cost(price, entry.Usage);
+            return input + cachedInput + output;
         }
 
         metrics.Unpriced(client, entry);
@@ -150,6 +153,8 @@ internal sealed class ChatCacheEventReporter(
         {
             ChatCacheLog.Unpriced(logger, client, model);
         }
+
+        return null;
     }
 
     /// <summary>The provider's own prompt-cache share of an answer that went upstream.</summary>
@@ -161,6 +166,10 @@ internal sealed class ChatCacheEventReporter(
         var args = new OnChatCacheMissArguments(context, request, fingerprint);
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Miss), context, args);
         metrics.Request(client, identity.Endpoint, "miss", null);
+        if (ChatCacheTracing.Current is { } activity)
+        {
+            ChatCacheTracing.Operation(activity, identity.Endpoint);
+        }
         ChatCacheLog.Miss(logger, client, ChatCacheMetrics.EndpointTag(identity.Endpoint), fingerprint, forward);
         if (identity.Explanation is { } explanation)
         {
@@ -197,6 +206,10 @@ internal sealed class ChatCacheEventReporter(
         bool storeFailed = reason is ChatCacheNotStoredReason.StoreFailed;
         telemetry.Report(new ResilienceEvent(storeFailed ? ResilienceEventSeverity.Warning : ResilienceEventSeverity.Information, storeFailed ? ChatCacheEvents.StoreError : ChatCacheEvents.NotStored), context, args);
         metrics.NotStored(client, endpoint, reason);
+        if (ChatCacheTracing.Current is { } activity)
+        {
+            ChatCacheTracing.NotStored(activity, reason);
+        }
         if (storeFailed)
         {
             ChatCacheLog.StoreFailed(logger, client, keyFingerprint);

@@ -14,6 +14,54 @@ internal static class ChatCacheTracing
 
     public static ActivitySource Source { get; } = new(ChatCacheTelemetry.ActivitySourceName, typeof(ChatCacheTracing).Assembly.GetName().Version?.ToString() ?? "0.0.0");
 
+    /// <summary>The cache's span of the request being handled, or null (nobody listens, or another span is current).</summary>
+    public static Activity? Current => Source.HasListeners() && Activity.Current is { } current && ReferenceEquals(current.Source, Source) ? current : null;
+
+    /// <summary>Tags the request's span with the operation (OpenTelemetry GenAI names) once its endpoint is known.</summary>
+    public static void Operation(Activity activity, Keys.EndpointKind endpoint)
+    {
+        activity.SetTag("gen_ai.operation.name", OperationName(endpoint));
+        activity.SetTag("gen_ai.provider.name", ProviderName(endpoint));
+    }
+
+    /// <summary>Tags a served entry: its model and the usage and cost (when priced) it saved.</summary>
+    public static void Served(Activity activity, Storage.CacheEntry entry, double? costSaved, string? currency)
+    {
+        Operation(activity, entry.Endpoint);
+        if (entry.Model is { } model)
+        {
+            activity.SetTag("gen_ai.response.model", model);
+        }
+
+        activity.SetTag("gen_ai.usage.input_tokens", entry.Usage.InputTokens);
+        activity.SetTag("gen_ai.usage.output_tokens", entry.Usage.OutputTokens);
+        if (costSaved is { } cost)
+        {
+            activity.SetTag("chatcache.cost_saved", cost);
+            activity.SetTag("chatcache.currency", currency);
+        }
+    }
+
+    /// <summary>Tags a miss whose answer was not stored with why.</summary>
+    public static void NotStored(Activity activity, ChatCacheNotStoredReason reason) =>
+        activity.SetTag("chatcache.not_stored_reason", ChatCacheMetrics.ReasonTag(reason));
+
+    private static string OperationName(Keys.EndpointKind endpoint) => endpoint switch
+    {
+        Keys.EndpointKind.Completions or Keys.EndpointKind.OllamaGenerate => "text_completion",
+        Keys.EndpointKind.Embeddings or Keys.EndpointKind.GeminiEmbedContent or Keys.EndpointKind.OllamaEmbed => "embeddings",
+        Keys.EndpointKind.GeminiGenerateContent or Keys.EndpointKind.GeminiStreamGenerateContent => "generate_content",
+        _ => "chat",
+    };
+
+    private static string ProviderName(Keys.EndpointKind endpoint) => Protocols.Endpoints.ProtocolOf(endpoint) switch
+    {
+        ChatCacheProtocol.Anthropic => "anthropic",
+        ChatCacheProtocol.Gemini => "gcp.gemini",
+        ChatCacheProtocol.Ollama => "ollama",
+        _ => "openai",
+    };
+
     /// <summary>Tags <paramref name="activity"/> with what the caller got.</summary>
     public static void Complete(Activity activity, Polly.Outcome<HttpResponseMessage> outcome, string client)
     {

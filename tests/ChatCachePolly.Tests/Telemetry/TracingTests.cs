@@ -79,4 +79,37 @@ public sealed class TracingTests : IDisposable
         Assert.Equal(ActivityStatusCode.Error, failed.Status);
         Assert.DoesNotContain(failed.TagObjects, t => t.Value?.ToString()?.Contains("boom", StringComparison.Ordinal) == true);
     }
+
+    [Fact]
+    public async Task A_hit_span_carries_the_operation_model_tokens_and_cost_saved_and_a_miss_not_stored_says_why()
+    {
+        var options = new ChatCacheStrategyOptions
+        {
+            ModelPrices = new Dictionary<string, ChatCacheModelPrice> { ["gpt-4o-mini"] = new() { InputPerMillionTokens = 0.15m, OutputPerMillionTokens = 0.60m } },
+        };
+        using var harness = CacheHarness.Create(options);
+        string question = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"cost {{Guid.NewGuid()}}"}]}""";
+
+        using var miss = await harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+        using var hit = await harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+        var spans = SpansOf(hit.CacheStatus()[^12..]);
+
+        Assert.Equal(2, spans.Count);
+        Assert.Equal("chat", spans[0].GetTagItem("gen_ai.operation.name"));
+        Assert.Equal("openai", spans[0].GetTagItem("gen_ai.provider.name"));
+        Assert.Null(spans[0].GetTagItem("chatcache.cost_saved")); // a miss saved nothing
+        Assert.Equal("chat", spans[1].GetTagItem("gen_ai.operation.name"));
+        Assert.Equal("gpt-4o-mini-2024-07-18", spans[1].GetTagItem("gen_ai.response.model"));
+        Assert.Equal(24L, spans[1].GetTagItem("gen_ai.usage.input_tokens"));
+        Assert.Equal(8L, spans[1].GetTagItem("gen_ai.usage.output_tokens"));
+        Assert.Equal((24 * 0.15 + 8 * 0.60) / 1e6, (double)spans[1].GetTagItem("chatcache.cost_saved")!, 12);
+        Assert.Equal("USD", spans[1].GetTagItem("chatcache.currency"));
+
+        harness.Responder = _ => CacheHarness.Json(Fixtures.Response("chat-length.json"));
+        string cut = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"cut {{Guid.NewGuid()}}"}]}""";
+        using var truncated = await harness.Client.SendAsync(CacheHarness.ChatRequest(cut));
+        var notStored = Assert.Single(SpansOf(truncated.CacheStatus().Split("key=")[1][..12]));
+        Assert.Equal("truncated", notStored.GetTagItem("chatcache.not_stored_reason"));
+        Assert.Equal(false, notStored.GetTagItem("chatcache.stored"));
+    }
 }
