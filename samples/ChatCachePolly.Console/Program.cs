@@ -64,6 +64,15 @@ foreach (string name in (string[])["anthropic", "ollama"])
         .AddResilienceHandler("chat", (pipeline, context) => pipeline.AddChatCache(context));
 }
 
+// A sample price table (USD per million tokens; check your provider's current prices): the summary's "cost saved" comes
+// from it. Dated ids (gpt-4o-mini-2024-07-18) use their base entry. Models not listed count as unpriced hits.
+services.ConfigureAll<ChatCacheStrategyOptions>(cache => cache.ModelPrices = new Dictionary<string, ChatCacheModelPrice>
+{
+    ["gpt-4o-mini"] = new() { InputPerMillionTokens = 0.15m, CachedInputPerMillionTokens = 0.075m, OutputPerMillionTokens = 0.60m },
+    ["text-embedding-3-small"] = new() { InputPerMillionTokens = 0.02m },
+    ["claude-sonnet-4-5"] = new() { InputPerMillionTokens = 3.00m, CachedInputPerMillionTokens = 0.30m, OutputPerMillionTokens = 15.00m },
+});
+
 await using var provider = services.BuildServiceProvider();
 var chat = provider.GetRequiredKeyedService<ChatClient>("openai");
 var embeddings = provider.GetRequiredKeyedService<EmbeddingClient>("openai");

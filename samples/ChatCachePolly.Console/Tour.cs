@@ -79,6 +79,7 @@ public sealed class Tour(CacheStatusProbe probe)
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  stored: {metrics.Total("chatcache.stores"):F0} responses"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  tokens saved: {metrics.Total("chatcache.tokens_saved", "gen_ai.token.type", "input"):F0} input, {metrics.Total("chatcache.tokens_saved", "gen_ai.token.type", "output"):F0} output"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upstream time saved: {metrics.Total("chatcache.upstream_time_saved"):F2} s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  cost saved: ${metrics.Total("chatcache.cost_saved"):F6} at the sample prices (unpriced hits: {metrics.Total("chatcache.unpriced_hits"):F0}); provider-cached input tokens on misses: {metrics.Total("chatcache.provider_cached_tokens"):F0}"));
         if (upstreamRequests is int served)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  upstream requests (loopback counter): {served} for {calls} calls"));
