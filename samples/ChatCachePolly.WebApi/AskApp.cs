@@ -1,6 +1,8 @@
 using ChatCachePolly.Loopback;
 using Microsoft.AspNetCore.Mvc;
 using OpenAI.Chat;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace ChatCachePolly.Samples.WebApi;
 
@@ -28,6 +30,21 @@ public static class AskApp
         builder.Services.AddChatCachedOpenAI("chat", builder.Configuration.GetSection("OpenAI:chat"));
         builder.Services.AddChatCachedOpenAI("fresh", builder.Configuration.GetSection("OpenAI:fresh"));
 
+        // Metrics for the dashboard (docs/dashboards): a Prometheus scrape endpoint at /metrics. Traces go out over OTLP only
+        // when an endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://localhost:4317).
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .WithMetrics(metrics => metrics
+                .AddMeter(ChatCacheTelemetry.MeterName)
+                .AddMeter("Polly")
+                .AddPrometheusExporter());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.WithTracing(tracing => tracing
+                .AddSource(ChatCacheTelemetry.ActivitySourceName)
+                .AddHttpClientInstrumentation()
+                .AddOtlpExporter());
+        }
+
         var app = builder.Build();
         if (loopback is not null)
         {
@@ -36,6 +53,7 @@ public static class AskApp
         }
 
         app.MapPost("/ask", AskAsync);
+        app.MapPrometheusScrapingEndpoint();
         return app;
     }
 

@@ -34,6 +34,17 @@ public sealed class WebApiSampleTests
         AssertHit(second.CacheStatus);
         Assert.Equal(first.Answer, second.Answer);
         Assert.Equal("ChatCachePolly; fwd=bypass; detail=disabled", fresh.CacheStatus);
+
+        // The Prometheus scrape endpoint the dashboard reads: the hit, and what it saved at the sample prices.
+        string metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct);
+        Assert.Matches("""chatcache_requests_total\{[^}]*chatcache_result="hit"[^}]*\} 1""", metrics);
+        Assert.Matches("""chatcache_cost_saved_total\{[^}]*chatcache_currency="USD"[^}]*\} [0-9.eE+-]+""", metrics);
+        foreach (string name in new[] { "chatcache_upstream_time_saved_seconds_total{", "chatcache_tokens_saved_total{", "chatcache_entries{", "chatcache_bytes{", "chatcache_lookup_duration_seconds_bucket{", "chatcache_stores_total{" })
+        {
+            Assert.Contains(name, metrics, StringComparison.Ordinal); // the names docs/dashboards queries
+        }
+
+        Assert.DoesNotContain("sk-", metrics, StringComparison.Ordinal);
         await app.StopAsync(Ct);
     }
 }
