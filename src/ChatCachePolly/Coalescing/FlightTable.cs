@@ -73,6 +73,12 @@ internal sealed class Flight(FlightTable table, ChatCacheKey key)
     /// <summary>Gets the token of the upstream call: cancelled once every caller waiting for it has gone.</summary>
     public CancellationToken CallToken => _call.Token;
 
+    /// <summary>
+    /// Gets or sets the leader's span (the cache's <c>ChatCache</c> activity), for followers' spans to link to; default when nobody
+    /// listens. Set by the leader before its call; read by followers after the result is shared (which orders the two).
+    /// </summary>
+    public System.Diagnostics.ActivityContext LeaderActivity { get; set; }
+
     /// <summary>Gets how many followers have waited on this flight.</summary>
     public int Waiters => Volatile.Read(ref _waiters);
 

@@ -155,7 +155,7 @@ internal sealed partial class ChatCacheResilienceStrategy
                 {
                     // Another instance's call answered this question: this flight (and its followers) share that answer.
                     shared = new FlightResult(landed, null);
-                    _events.Collapsed(context, request, identity, landed);
+                    _events.Collapsed(context, request, identity, landed, default);
                     return Outcome.FromResult(CachedResponseFactory.CreateHit(landed, request, landed.StoredAt, CacheStatus.Collapsed(identity.Key.Fingerprint), _pacing, _timeProvider));
                 }
 
@@ -252,7 +252,7 @@ internal sealed partial class ChatCacheResilienceStrategy
 
         if (result.Entry is { } entry)
         {
-            _events.Collapsed(context, request, identity, entry);
+            _events.Collapsed(context, request, identity, entry, flight.LeaderActivity);
             return Outcome.FromResult(CachedResponseFactory.CreateHit(entry, request, entry.StoredAt, CacheStatus.Collapsed(fingerprint), _pacing, _timeProvider));
         }
 
@@ -260,7 +260,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         {
             if (stream.Fanout.TryAttach() is { } reader)
             {
-                _events.Collapsed(context, request, identity, null);
+                _events.Collapsed(context, request, identity, null, flight.LeaderActivity);
                 return Outcome.FromResult(stream.Template.CreateResponse(request, reader, CacheStatus.Collapsed(fingerprint)));
             }
 
@@ -278,7 +278,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         {
             // The leader's final failure is this caller's too (same question, same credentials, same moment): answered at once,
             // from a stale entry when stale-if-error allows.
-            _events.Collapsed(context, request, identity, null);
+            _events.Collapsed(context, request, identity, null, flight.LeaderActivity);
             var outcome = failure.CreateOutcome(request, CacheStatus.Collapsed(fingerprint, failure.Status));
             return await StaleIfErrorAsync(outcome, cached, request, context, directives).ConfigureAwait(capture);
         }

@@ -224,6 +224,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             var flight = _flights.Join(identity.Key, out bool leader);
             if (leader)
             {
+                if (ChatCacheTracing.Current is { } activity)
+                {
+                    flight.LeaderActivity = activity.Context;
+                }
+
                 if (_cassette is not null)
                 {
                     identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(capture);

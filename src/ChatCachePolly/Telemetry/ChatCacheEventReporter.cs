@@ -115,8 +115,15 @@ internal sealed class ChatCacheEventReporter(
         return _onHit is null ? default : Invoke(_onHit, args, nameof(ChatCacheStrategyOptions.OnCacheHit));
     }
 
-    public void Collapsed(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, CacheEntry? shared)
+    /// <summary>A follower answered by the leader's call; its span links to the leader's (<paramref name="leader"/>, when known).</summary>
+    public void Collapsed(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, CacheEntry? shared, System.Diagnostics.ActivityContext leader)
     {
+        if (leader != default && ChatCacheTracing.Current is { } span)
+        {
+            span.AddLink(new System.Diagnostics.ActivityLink(leader));
+            ChatCacheTracing.Operation(span, identity.Endpoint);
+        }
+
         string fingerprint = identity.Key.Fingerprint;
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Collapsed), context, new OnChatCacheMissArguments(context, request, fingerprint));
         metrics.Request(client, identity.Endpoint, "collapsed", shared?.Model);

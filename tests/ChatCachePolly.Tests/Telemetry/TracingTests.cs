@@ -112,4 +112,34 @@ public sealed class TracingTests : IDisposable
         Assert.Equal("truncated", notStored.GetTagItem("chatcache.not_stored_reason"));
         Assert.Equal(false, notStored.GetTagItem("chatcache.stored"));
     }
+
+    [Fact]
+    public async Task A_collapsed_followers_span_links_to_the_leaders_and_has_no_upstream_child()
+    {
+        using var harness = CacheHarness.Create();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        harness.AsyncResponder = async (_, ct) =>
+        {
+            await gate.Task.WaitAsync(ct);
+            return CacheHarness.Json(Fixtures.Response("chat.json"));
+        };
+        string question = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"collapse {{Guid.NewGuid()}}"}]}""";
+
+        var leader = harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+        var follower = harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+        await harness.WaitForFollowersAsync(1);
+        gate.SetResult();
+        using var led = await leader;
+        using var followed = await follower;
+
+        var spans = SpansOf(led.CacheStatus().Split("key=")[1][..12]);
+        var leaderSpan = Assert.Single(spans, s => (string?)s.GetTagItem("chatcache.result") == "miss");
+        var followerSpan = Assert.Single(spans, s => (string?)s.GetTagItem("chatcache.result") == "collapsed");
+        var link = Assert.Single(followerSpan.Links);
+        Assert.Equal(leaderSpan.TraceId, link.Context.TraceId);
+        Assert.Equal(leaderSpan.SpanId, link.Context.SpanId);
+        Assert.Equal("chat", followerSpan.GetTagItem("gen_ai.operation.name"));
+        Assert.Equal(24L, followerSpan.GetTagItem("gen_ai.usage.input_tokens")); // what the follower did not pay for
+        Assert.Empty(leaderSpan.Links);
+    }
 }
