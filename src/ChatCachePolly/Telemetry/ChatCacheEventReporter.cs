@@ -145,14 +145,14 @@ internal sealed class ChatCacheEventReporter(
     {
         if (_prices!.TryGet(entry.Model, out var price))
         {
+            var cost = ModelPriceTable.Cost(price, entry.Usage);
             var counter = _costSaved ??= metrics.CostSaved(_prices.Currency);
             if (counter.Enabled)
             {
-                ChatCacheMetrics.Cost(counter, client, entry, _prices.Currency, price);
+                ChatCacheMetrics.Cost(counter, client, entry, _prices.Currency, cost);
             }
 
-            var (input, cachedInput, output) = ModelPriceTable.Cost(price, entry.Usage);
-            return input + cachedInput + output;
+            return cost.Input + cost.CachedInput + cost.Output;
         }
 
         metrics.Unpriced(client, entry);

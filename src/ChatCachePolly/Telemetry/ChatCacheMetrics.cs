@@ -137,9 +137,9 @@ internal sealed class ChatCacheMetrics
             "chatcache.cost_saved", "{" + c + "}", "What the original answers of served hits cost, at ModelPrices, by token type: money not paid."), Meter);
 
     /// <summary>Adds what a served entry's original answer cost (nothing for a zero part).</summary>
-    public static void Cost(Counter<double> counter, string client, CacheEntry entry, string currency, in ModelPriceTable.Price price)
+    public static void Cost(Counter<double> counter, string client, CacheEntry entry, string currency, (double Input, double CachedInput, double Output) cost)
     {
-        var (input, cachedInput, output) = ModelPriceTable.Cost(price, entry.Usage);
+        var (input, cachedInput, output) = cost;
         AddCost(counter, client, entry, currency, "input", input);
         AddCost(counter, client, entry, currency, "cached_input", cachedInput);
         AddCost(counter, client, entry, currency, "output", output);
