@@ -6,6 +6,7 @@ using ChatCachePolly.Benchmarks;
 //   --short              the short job (1 launch, 3 warmup, 6 x 150 ms iterations) instead of the full job.
 //   --memory             heap growth per stored entry and byte-cap report (not BDN).
 //   --fleet              follower wake-up across instances, and miss cost with Redis 5 ms away (not BDN; needs redis-server).
+//   --tracing            what listening costs a hit: interleaved rounds, median of per-round ratios (not BDN; steadier on a noisy machine).
 //   --spread             how much later than the leader its collapsed followers finish a streamed miss (not BDN).
 //   --chart [csv] [dir]  PNG/SVG of hit latency vs request size from the BDN CSV.
 //   --loop hit|miss|a|key [seconds]  one operation of HitBenchmarks/MissBenchmarks/KeyBenchmarks (2 KB) in a loop, to run under a profiler
@@ -25,6 +26,11 @@ if (argList.Remove("--memory"))
 if (argList.Remove("--fleet"))
 {
     return FleetReport.Run();
+}
+
+if (argList.Remove("--tracing"))
+{
+    return TracingOverheadReport.Run();
 }
 
 if (argList.Remove("--spread"))

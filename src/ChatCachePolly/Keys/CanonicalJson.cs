@@ -465,6 +465,11 @@ internal static class CanonicalJson
                 {
                     facts.HasUnversionedPrompt = valueKind == Kind.Object && !HasVersion(m + 1);
                 }
+                else if (name.SequenceEqual("model"u8) && valueKind == Kind.String && !_tokens[m + 1].InScratch)
+                {
+                    facts.ModelStart = _tokens[m + 1].Start;
+                    facts.ModelLength = _tokens[m + 1].Length;
+                }
 
                 // Ignored members still take part in the duplicate check.
                 members[i] = m;

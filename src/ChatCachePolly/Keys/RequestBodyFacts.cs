@@ -26,4 +26,14 @@ internal struct RequestBodyFacts
     /// prompt's current version, server-side state that changes whenever the prompt is edited.
     /// </summary>
     public bool HasUnversionedPrompt;
+
+    /// <summary>
+    /// Where the root <c>"model"</c> string (unescaped, without its quotes) lies in the body, when it has one; its length is 0
+    /// otherwise. Recorded while canonicalizing (no extra pass) and valid for any byte-identical body, so a span can name the
+    /// requested model without reading the body again.
+    /// </summary>
+    public int ModelStart;
+
+    /// <inheritdoc cref="ModelStart"/>
+    public int ModelLength;
 }

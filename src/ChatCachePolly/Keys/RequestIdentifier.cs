@@ -36,7 +36,7 @@ internal enum RequestVerdict
 /// (cassettes: the recording shows the request for review); null otherwise, and always null on a hit.
 /// </remarks>
 internal readonly record struct RequestIdentity(
-    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null, ulong[]? Tags = null);
+    RequestVerdict Verdict, ChatCacheKey Key, EndpointKind Endpoint, bool Stream, KeyExplanation? Explanation = null, AliasToken Alias = default, RequestBodyFacts Facts = default, byte[]? RequestBody = null, ulong[]? Tags = null, string? RequestModel = null);
 
 /// <summary>
 /// Turns a request into its cache key: classify (method, path, media type), read the body without breaking re-sends, and hash
@@ -90,7 +90,8 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
     /// <param name="tenantIdentity">The application's tenant identity digest (<see cref="RequestKeyBuilder.TenantIdentityDigest"/>)
     /// that stands for the credential headers, or null. Requests keyed with one skip the alias table (its frames key the
     /// credential headers): they are always canonicalized.</param>
-    public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken, byte[]? tenantIdentity = null)
+    /// <param name="readModel">Whether to read the requested model into <see cref="RequestIdentity.RequestModel"/> (for a recorded span).</param>
+    public async ValueTask<RequestIdentity> IdentifyAsync(HttpRequestMessage request, bool continueOnCapturedContext, CancellationToken cancellationToken, byte[]? tenantIdentity = null, bool readModel = false)
     {
         if (!classifier.TryClassify(request, out var endpoint, out bool plainUri))
         {
@@ -138,7 +139,9 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
 
             // Opt-in diagnostics: what went into the key, part by part (off the hot path unless asked for).
             var explanation = explain ? KeyExplanation.Create(request, body.Span, partition, endpoint, keyBuilder, key, tenantIdentity) : null;
-            return new(RequestVerdict.Cacheable, key, endpoint, stream, explanation, token, facts);
+            // The requested model is read only for a span that will carry it (gen_ai.request.model): nothing when nobody listens.
+            string? model = !readModel ? null : Payloads.RequestModel.Of(endpoint, request.RequestUri, body.Span, facts);
+            return new(RequestVerdict.Cacheable, key, endpoint, stream, explanation, token, facts, RequestModel: model);
         }
         finally
         {

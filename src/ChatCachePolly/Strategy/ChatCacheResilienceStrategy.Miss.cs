@@ -27,7 +27,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         await _events.MissAsync(context, request, identity, forward).ConfigureAwait(capture);
 
         long started = _timeProvider.GetTimestamp();
-        var outcome = await callback(context, state).ConfigureAwait(capture);
+        var outcome = await Telemetry.ChatCacheTracing.UpstreamAsync(callback, context, state).ConfigureAwait(capture);
         var latency = _timeProvider.GetElapsedTime(started);
 
         if (outcome.Exception is not null || outcome.Result is null)

@@ -82,14 +82,26 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         ResilienceContext context,
         TState state)
     {
-        using var activity = ChatCacheTracing.Source.StartActivity(ChatCacheTracing.ActivityName, System.Diagnostics.ActivityKind.Internal);
-        var outcome = await ExecuteUntracedAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-        if (activity is not null)
+        using var activity = ChatCacheTracing.Start(context);
+        if (activity is null)
         {
-            ChatCacheTracing.Complete(activity, outcome, _events.Client);
+            return await ExecuteUntracedAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
         }
 
-        return outcome;
+        try
+        {
+            var outcome = await ExecuteUntracedAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+            if (activity.IsAllDataRequested)
+            {
+                ChatCacheTracing.Complete(activity, outcome, _events.Client);
+            }
+
+            return outcome;
+        }
+        finally
+        {
+            ChatCacheTracing.End(context);
+        }
     }
 
     private async ValueTask<Outcome<HttpResponseMessage>> ExecuteUntracedAsync<TState>(
@@ -102,7 +114,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         if (request is null)
         {
             // Not an HTTP execution (no request on the context): nothing to key, nothing to mark.
-            return await callback(context, state).ConfigureAwait(capture);
+            return await ChatCacheTracing.UpstreamAsync(callback, context, state).ConfigureAwait(capture);
         }
 
         // Read (and removed from the request) before anything else, so that tags never reach the provider, cached or not.
@@ -120,7 +132,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         try
         {
             byte[]? tenant = _tenantIdentity is null ? null : await TenantIdentityAsync(_tenantIdentity, context, request).ConfigureAwait(capture);
-            identity = await _identifier.IdentifyAsync(request, capture, context.CancellationToken, tenant).ConfigureAwait(capture);
+            identity = await _identifier.IdentifyAsync(request, capture, context.CancellationToken, tenant, readModel: ChatCacheTracing.Recorded(context) is not null).ConfigureAwait(capture);
         }
         catch (Exception) when (!context.CancellationToken.IsCancellationRequested)
         {
@@ -155,6 +167,11 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         if (tags is not null)
         {
             identity = identity with { Tags = tags };
+        }
+
+        if (ChatCacheTracing.Recorded(context) is { } span)
+        {
+            ChatCacheTracing.Request(span, identity.Endpoint, identity.RequestModel);
         }
 
         var endpoint = identity.Endpoint;
@@ -224,7 +241,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             var flight = _flights.Join(identity.Key, out bool leader);
             if (leader)
             {
-                if (ChatCacheTracing.Current is { } activity)
+                if (ChatCacheTracing.Recorded(context) is { } activity)
                 {
                     flight.LeaderActivity = activity.Context;
                 }
@@ -321,7 +338,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         TState state,
         string cacheStatus)
     {
-        var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+        var outcome = await ChatCacheTracing.UpstreamAsync(callback, context, state).ConfigureAwait(context.ContinueOnCapturedContext);
         if (outcome.Result is { } response)
         {
             Mark(response, cacheStatus);

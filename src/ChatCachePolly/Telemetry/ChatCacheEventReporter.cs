@@ -103,7 +103,7 @@ internal sealed class ChatCacheEventReporter(
         metrics.Request(client, entry.Endpoint, stale ? "stale" : "hit", entry.Model);
         metrics.Saved(client, entry);
         double? cost = _prices is null ? null : SavedCost(entry);
-        if (ChatCacheTracing.Current is { } activity)
+        if (ChatCacheTracing.Recorded(context) is { } activity)
         {
             ChatCacheTracing.Served(activity, entry, cost, _prices?.Currency);
         }
@@ -118,10 +118,9 @@ internal sealed class ChatCacheEventReporter(
     /// <summary>A follower answered by the leader's call; its span links to the leader's (<paramref name="leader"/>, when known).</summary>
     public void Collapsed(ResilienceContext context, HttpRequestMessage request, RequestIdentity identity, CacheEntry? shared, System.Diagnostics.ActivityContext leader)
     {
-        if (leader != default && ChatCacheTracing.Current is { } span)
+        if (leader != default && ChatCacheTracing.Recorded(context) is { } span)
         {
             span.AddLink(new System.Diagnostics.ActivityLink(leader));
-            ChatCacheTracing.Operation(span, identity.Endpoint);
         }
 
         string fingerprint = identity.Key.Fingerprint;
@@ -131,7 +130,7 @@ internal sealed class ChatCacheEventReporter(
         {
             metrics.Saved(client, shared);
             double? cost = _prices is null ? null : SavedCost(shared);
-            if (ChatCacheTracing.Current is { } activity)
+            if (ChatCacheTracing.Recorded(context) is { } activity)
             {
                 ChatCacheTracing.Served(activity, shared, cost, _prices?.Currency);
             }
@@ -173,10 +172,6 @@ internal sealed class ChatCacheEventReporter(
         var args = new OnChatCacheMissArguments(context, request, fingerprint);
         telemetry.Report(new ResilienceEvent(ResilienceEventSeverity.Debug, ChatCacheEvents.Miss), context, args);
         metrics.Request(client, identity.Endpoint, "miss", null);
-        if (ChatCacheTracing.Current is { } activity)
-        {
-            ChatCacheTracing.Operation(activity, identity.Endpoint);
-        }
         ChatCacheLog.Miss(logger, client, ChatCacheMetrics.EndpointTag(identity.Endpoint), fingerprint, forward);
         if (identity.Explanation is { } explanation)
         {
@@ -213,7 +208,7 @@ internal sealed class ChatCacheEventReporter(
         bool storeFailed = reason is ChatCacheNotStoredReason.StoreFailed;
         telemetry.Report(new ResilienceEvent(storeFailed ? ResilienceEventSeverity.Warning : ResilienceEventSeverity.Information, storeFailed ? ChatCacheEvents.StoreError : ChatCacheEvents.NotStored), context, args);
         metrics.NotStored(client, endpoint, reason);
-        if (ChatCacheTracing.Current is { } activity)
+        if (ChatCacheTracing.Recorded(context) is { } activity)
         {
             ChatCacheTracing.NotStored(activity, reason);
         }

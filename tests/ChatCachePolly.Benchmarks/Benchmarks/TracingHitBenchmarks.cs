@@ -23,14 +23,26 @@ public class TracingHitBenchmarks
     public void Setup() => Start(listen: false);
 
     [GlobalSetup(Target = nameof(Hit_OpenTelemetryListening))]
-    public void SetupListening() => Start(listen: true);
+    public void SetupListening() => Start(traces: true, metrics: true);
 
-    private void Start(bool listen)
+    [GlobalSetup(Target = nameof(Hit_TracesListening))]
+    public void SetupTraces() => Start(traces: true, metrics: false);
+
+    [GlobalSetup(Target = nameof(Hit_MetricsListening))]
+    public void SetupMetrics() => Start(traces: false, metrics: true);
+
+    private void Start(bool listen) => Start(listen, listen);
+
+    private void Start(bool traces, bool metrics)
     {
-        if (listen)
+        // The SDK as an application configures it, sampling everything; no exporter, so only the listening is measured.
+        if (traces)
         {
-            // The SDK as an application configures it, sampling everything; no exporter, so only the listening is measured.
             _tracer = Sdk.CreateTracerProviderBuilder().AddSource(ChatCacheTelemetry.ActivitySourceName).SetSampler(new AlwaysOnSampler()).Build();
+        }
+
+        if (metrics)
+        {
             _meter = Sdk.CreateMeterProviderBuilder().AddMeter(ChatCacheTelemetry.MeterName).Build();
         }
 
@@ -59,4 +71,10 @@ public class TracingHitBenchmarks
 
     [Benchmark(Description = "hit, OpenTelemetry SDK listening (traces sampled, metrics)")]
     public Task<int> Hit_OpenTelemetryListening() => Clients.SendAsync(_cached, _body);
+
+    [Benchmark(Description = "hit, OpenTelemetry SDK tracing only (every span sampled)")]
+    public Task<int> Hit_TracesListening() => Clients.SendAsync(_cached, _body);
+
+    [Benchmark(Description = "hit, OpenTelemetry SDK metrics only")]
+    public Task<int> Hit_MetricsListening() => Clients.SendAsync(_cached, _body);
 }

@@ -23,8 +23,14 @@ public sealed class TracingTests : IDisposable
 
     public void Dispose() => _listener.Dispose();
 
-    private List<Activity> SpansOf(string fingerprint) =>
-        [.. _stopped.Where(a => a.OperationName == "ChatCache" && (string?)a.GetTagItem("chatcache.key") == fingerprint)];
+    private List<Activity> SpansOf(string fingerprint)
+    {
+        List<Activity> spans = [.. _stopped.Where(a => a.OperationName == "ChatCache" && (string?)a.GetTagItem("chatcache.key") == fingerprint)];
+
+        // Tags are added, never searched for and replaced (the cheap way): each must be added once.
+        Assert.All(spans, s => Assert.Equal(s.TagObjects.Count(), s.TagObjects.Select(t => t.Key).Distinct().Count()));
+        return spans;
+    }
 
     [Fact]
     public async Task A_miss_and_a_hit_each_leave_a_span_with_what_the_caller_got_and_the_upstream_call_is_the_misses_child()
@@ -99,6 +105,7 @@ public sealed class TracingTests : IDisposable
         Assert.Equal("openai", spans[0].GetTagItem("gen_ai.provider.name"));
         Assert.Null(spans[0].GetTagItem("chatcache.cost_saved")); // a miss saved nothing
         Assert.Equal("chat", spans[1].GetTagItem("gen_ai.operation.name"));
+        Assert.All(spans, s => Assert.Equal("gpt-4o-mini", s.GetTagItem("gen_ai.request.model")));
         Assert.Equal("gpt-4o-mini-2024-07-18", spans[1].GetTagItem("gen_ai.response.model"));
         Assert.Equal(24L, spans[1].GetTagItem("gen_ai.usage.input_tokens"));
         Assert.Equal(8L, spans[1].GetTagItem("gen_ai.usage.output_tokens"));
@@ -139,7 +146,54 @@ public sealed class TracingTests : IDisposable
         Assert.Equal(leaderSpan.TraceId, link.Context.TraceId);
         Assert.Equal(leaderSpan.SpanId, link.Context.SpanId);
         Assert.Equal("chat", followerSpan.GetTagItem("gen_ai.operation.name"));
+        Assert.Equal("gpt-4o-mini", followerSpan.GetTagItem("gen_ai.request.model"));
         Assert.Equal(24L, followerSpan.GetTagItem("gen_ai.usage.input_tokens")); // what the follower did not pay for
         Assert.Empty(leaderSpan.Links);
     }
+
+    [Fact]
+    public async Task The_span_is_ambient_only_around_the_upstream_call_so_a_hit_leaves_the_callers_activity_in_place()
+    {
+        using var testSource = new ActivitySource("test-upstream");
+        using var parent = testSource.StartActivity("test");
+        Assert.NotNull(parent);
+        Activity? duringHit = null;
+        Activity? duringUpstream = null;
+        var options = new ChatCacheStrategyOptions { OnCacheHit = _ => { duringHit = Activity.Current; return default; } };
+        using var harness = CacheHarness.Create(options);
+        harness.AsyncResponder = (_, _) =>
+        {
+            duringUpstream = Activity.Current;
+            return Task.FromResult(CacheHarness.Json(Fixtures.Response("chat.json")));
+        };
+        string question = $$"""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ambient {{Guid.NewGuid()}}"}]}""";
+
+        using var miss = await harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+        using var hit = await harness.Client.SendAsync(CacheHarness.ChatRequest(question));
+
+        // The miss's upstream call runs under the cache's span (its HTTP span is a child, its traceparent names it)...
+        Assert.NotNull(duringUpstream);
+        Assert.Equal("ChatCache", duringUpstream.OperationName);
+        Assert.Equal(parent.SpanId, duringUpstream.ParentSpanId);
+
+        // ...while a hit, which calls nothing, never makes its span ambient, and the caller's activity is current again after.
+        Assert.Same(parent, duringHit);
+        Assert.Same(parent, Activity.Current);
+        Assert.Equal(2, SpansOf(hit.CacheStatus()[^12..]).Count);
+    }
+
+    [Theory]
+    [InlineData("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent", "gemini-2.0-flash")]
+    [InlineData("https://europe-west1-aiplatform.googleapis.com/v1/projects/p/locations/europe-west1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse", "gemini-2.5-pro")]
+    [InlineData("https://generativelanguage.googleapis.com/v1beta/tunedModels/my%20model:generateContent", "my model")]
+    public void A_gemini_requests_model_is_read_from_its_path(string url, string model) =>
+        Assert.Equal(model, ChatCachePolly.Payloads.RequestModel.Of(ChatCachePolly.Keys.EndpointKind.GeminiGenerateContent, new Uri(url), """{"contents":[]}"""u8));
+
+    [Theory]
+    [InlineData("""{"messages":[],"model":"gpt-4o"}""", "gpt-4o")]
+    [InlineData("""{"model":42}""", null)]
+    [InlineData("""[1,2]""", null)]
+    [InlineData("""{"model":""", null)]
+    public void A_requests_model_is_its_root_model_string_and_nothing_for_anything_else(string body, string? model) =>
+        Assert.Equal(model, ChatCachePolly.Payloads.RequestModel.Of(ChatCachePolly.Keys.EndpointKind.ChatCompletions, null, System.Text.Encoding.UTF8.GetBytes(body)));
 }

@@ -577,34 +577,7 @@ internal static class CassetteFile
             : throw new InvalidDataException($"it has no \"{name}\" string");
 
     /// <summary>Reads the <c>model</c> of a request body, if it has a string one (for file names and messages).</summary>
-    public static string? RequestModel(ReadOnlySpan<byte> body)
-    {
-        try
-        {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return null;
-            }
-
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                bool isModel = reader.ValueTextEquals("model"u8);
-                reader.Read();
-                if (isModel)
-                {
-                    return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                }
-
-                reader.Skip();
-            }
-        }
-        catch (JsonException)
-        {
-        }
-
-        return null;
-    }
+    public static string? RequestModel(ReadOnlySpan<byte> body) => Payloads.RequestModel.FromBody(body);
 
     /// <summary>A recording read from a file.</summary>
     internal sealed record Recording(
