@@ -6,6 +6,7 @@ using ChatCachePolly.Benchmarks;
 //   --short              the short job (1 launch, 3 warmup, 6 x 150 ms iterations) instead of the full job.
 //   --memory             heap growth per stored entry and byte-cap report (not BDN).
 //   --fleet              follower wake-up across instances, and miss cost with Redis 5 ms away (not BDN; needs redis-server).
+//   --dashboard [dir]    the dashboard's panels drawn from the metrics of a simulated hour of traffic (PNG; default docs/images).
 //   --tracing            what listening costs a hit: interleaved rounds, median of per-round ratios (not BDN; steadier on a noisy machine).
 //   --spread             how much later than the leader its collapsed followers finish a streamed miss (not BDN).
 //   --chart [csv] [dir]  PNG/SVG of hit latency vs request size from the BDN CSV.
@@ -26,6 +27,12 @@ if (argList.Remove("--memory"))
 if (argList.Remove("--fleet"))
 {
     return FleetReport.Run();
+}
+
+int dashboard = argList.IndexOf("--dashboard");
+if (dashboard >= 0)
+{
+    return DashboardReport.Run(dashboard + 1 < argList.Count ? argList[dashboard + 1] : Path.Combine("docs", "images"));
 }
 
 if (argList.Remove("--tracing"))
