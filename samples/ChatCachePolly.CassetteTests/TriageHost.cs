@@ -33,19 +33,17 @@ public sealed class TriageHost : IAsyncLifetime
             ? mode
             : CacheOptions.CassetteMode;
 
-    /// <summary>The committed cassettes: <c>cassettes/</c> next to this project file.</summary>
-    public string CassetteDirectory => CacheOptions.CassetteDirectory!;
+    /// <summary>
+    /// The committed cassettes: appsettings.json's relative "cassettes", which the cache resolves next to this project file
+    /// (the package records a test project's folder in its assembly), not in bin/.
+    /// </summary>
+    public string CassetteDirectory => Path.GetFullPath(CacheOptions.CassetteDirectory!, ProjectDirectory());
 
     public async ValueTask InitializeAsync()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         var openai = builder.Services.AddTicketTriage(builder.Configuration);
-
-        // A relative CassetteDirectory resolves against the current directory, which under `dotnet test` is bin/…: resolve it
-        // against this project's folder instead, so recordings land where they are committed.
-        openai.CacheOptions.PostConfigure(options =>
-            options.CassetteDirectory = Path.GetFullPath(options.CassetteDirectory ?? "cassettes", ProjectDirectory()));
 
         // Replay needs no key: the credential is left out of a cassette's key and no request leaves the process, so
         // AddChatCachedOpenAI does not require an ApiKey in Replay mode. OPENAI_API_KEY is only needed to record.
@@ -73,7 +71,7 @@ public sealed class TriageHost : IAsyncLifetime
         }
     }
 
-    /// <summary>This project's folder, as the build wrote it into the test assembly.</summary>
-    private static string ProjectDirectory() =>
-        typeof(TriageHost).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ProjectDirectory").Value!;
+    /// <summary>This project's folder, as the package's build file wrote it into the test assembly.</summary>
+    public static string ProjectDirectory() =>
+        typeof(TriageHost).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ChatCachePolly.ProjectDirectory").Value!;
 }

@@ -160,7 +160,7 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
 
         if (options.Store == ChatCacheStoreKind.Cassette)
         {
-            return new CassetteChatCacheStore(options.CassetteDirectory!, CassetteRedaction.From(options), timeProvider);
+            return new CassetteChatCacheStore(CassettePaths.Resolve(options.CassetteDirectory!), CassetteRedaction.From(options), timeProvider);
         }
 
         if (distributedCache is null)

@@ -153,8 +153,10 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
 
     /// <summary>
     /// Gets or sets the directory of the recordings when <see cref="Store"/> is <see cref="ChatCacheStoreKind.Cassette"/>: one
-    /// JSON file per entry, grouped in a folder per endpoint. A relative path resolves against the current directory when the
-    /// pipeline is built. Required (and validated) for the cassette store; the directory is created when the first recording is written.
+    /// JSON file per entry, grouped in a folder per endpoint. A relative path resolves, when the pipeline is built, against the
+    /// folder of the test project that runs (the package records it in test assemblies, so recordings land next to the project
+    /// file, where they are committed), and against the current directory in any other process. Required (and validated) for
+    /// the cassette store; the directory is created when the first recording is written.
     /// </summary>
     /// <value>Defaults to <see langword="null"/>.</value>
     [StringLength(4096)]

@@ -68,7 +68,7 @@ internal sealed class ChatCacheStoreRegistry
         {
             var redaction = CassetteRedaction.From(options);
             var cassette = _cassetteStores.GetOrAdd(
-                (partition, Path.GetFullPath(options.CassetteDirectory!)),
+                (partition, CassettePaths.Resolve(options.CassetteDirectory!)),
                 static (key, state) => new CassetteChatCacheStore(key.Directory, state.Redaction, state.TimeProvider, state.Services.GetService<ILoggerFactory>()?.CreateLogger(CassetteLoggerCategory)),
                 (Services: serviceProvider, Redaction: redaction, TimeProvider: timeProvider));
             cassette.Configure(redaction);

@@ -75,7 +75,7 @@ internal static class CassetteUsage
 
         try
         {
-            string full = Path.GetFullPath(reportPath);
+            string full = CassettePaths.Resolve(reportPath); // a relative report path lands next to the test project too
             Directory.CreateDirectory(Path.GetDirectoryName(full)!);
             File.WriteAllLines(full, Unused());
         }
