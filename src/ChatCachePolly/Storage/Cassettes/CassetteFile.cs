@@ -38,7 +38,7 @@ internal static class CassetteFile
     public const string Format = "chatcache-cassette/1";
 
     /// <summary>What redacted values are replaced with.</summary>
-    public const string Redacted = "[redacted]";
+    public const string Redacted = CassetteJson.Redacted;
 
     private static readonly JsonWriterOptions FileWriterOptions = new()
     {
@@ -47,19 +47,6 @@ internal static class CassetteFile
         NewLine = "\n",
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         SkipValidation = false,
-    };
-
-    private static readonly JsonWriterOptions CompactWriterOptions = new()
-    {
-        Indented = false,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
-    private static readonly JsonDocumentOptions ReadOptions = new()
-    {
-        AllowTrailingCommas = true,
-        CommentHandling = JsonCommentHandling.Skip,
-        MaxDepth = 256,
     };
 
     /// <summary>The folder of an endpoint's recordings.</summary>
@@ -139,8 +126,8 @@ internal static class CassetteFile
             writer.WritePropertyName("body");
             try
             {
-                using var document = JsonDocument.Parse(body, ReadOptions);
-                WriteValue(writer, document.RootElement, redaction, sort: true);
+                using var document = JsonDocument.Parse(body, CassetteJson.ReadOptions);
+                CassetteJson.WriteValue(writer, document.RootElement, redaction, sort: true, exact: false);
             }
             catch (JsonException)
             {
@@ -184,17 +171,17 @@ internal static class CassetteFile
 
             writer.WriteEndArray();
         }
-        else if (TryParse(body, out var document))
+        else if (CassetteJson.TryParse(body, out var document))
         {
             using (document)
             {
-                writer.WritePropertyName("body");
-                WriteValue(writer, document.RootElement, redaction, sort: false);
+                WriteJsonBody(writer, document.RootElement, body, redaction);
             }
         }
-        else if (IsUtf8(body))
+        else if (CassetteJson.IsUtf8(body))
         {
-            writer.WriteString("bodyText", body);
+            writer.WritePropertyName("bodyText");
+            CassetteJson.WriteLiteralString(writer, body);
         }
         else
         {
@@ -204,16 +191,42 @@ internal static class CassetteFile
         writer.WriteEndObject();
     }
 
+    /// <summary>
+    /// Writes a JSON response body as JSON, with the layout (<c>bodyLayout</c>) that rebuilds its exact bytes: an unedited
+    /// recording replays byte for byte, a hand-edited one replays as edited, in the same layout. A body no layout rebuilds
+    /// (another indentation, escaped member names) is written as its exact text (<c>bodyText</c>) unless redaction changed it.
+    /// </summary>
+    private static void WriteJsonBody(Utf8JsonWriter writer, JsonElement value, ReadOnlySpan<byte> body, CassetteRedaction redaction)
+    {
+        bool exact = CassetteJson.TryFindLayout(value, body, out var layout);
+        bool redacted = !CassetteJson.Compact(value, redaction).AsSpan().SequenceEqual(CassetteJson.Compact(value, CassetteRedaction.None));
+        if (!exact && !redacted)
+        {
+            writer.WritePropertyName("bodyText");
+            CassetteJson.WriteLiteralString(writer, body);
+            return;
+        }
+
+        if (layout != CassetteJson.Layout.Compact)
+        {
+            writer.WriteString("bodyLayout", CassetteJson.Name(layout));
+        }
+
+        writer.WritePropertyName("body");
+        CassetteJson.WriteValue(writer, value, redaction, sort: false, exact: true);
+        CassetteReview.WriteEmbeddings(writer, value);
+    }
+
     /// <summary>Writes one stream event in the most readable form that rebuilds it (after redaction) exactly.</summary>
     private static void WriteEvent(Utf8JsonWriter writer, ReadOnlySpan<byte> text, CassetteRedaction redaction)
     {
-        if (TrySplitEvent(text, out var name, out var data) && TryParse(data, out var document))
+        if (TrySplitEvent(text, out var name, out var data) && CassetteJson.TryParse(data, out var document))
         {
             using (document)
             {
                 // Structured when that rebuilds the event exactly, or when redaction changed it (its exact text must not be written).
-                var compact = Compact(document.RootElement, redaction);
-                bool redacted = !compact.AsSpan().SequenceEqual(Compact(document.RootElement, CassetteRedaction.None));
+                var compact = CassetteJson.Compact(document.RootElement, redaction);
+                bool redacted = !compact.AsSpan().SequenceEqual(CassetteJson.Compact(document.RootElement, CassetteRedaction.None));
                 if (redacted || BuildEvent(name, compact).AsSpan().SequenceEqual(text))
                 {
                     writer.WriteStartObject();
@@ -223,16 +236,16 @@ internal static class CassetteFile
                     }
 
                     writer.WritePropertyName("data");
-                    WriteValue(writer, document.RootElement, redaction, sort: false);
+                    CassetteJson.WriteValue(writer, document.RootElement, redaction, sort: false, exact: true);
                     writer.WriteEndObject();
                     return;
                 }
             }
         }
 
-        if (IsUtf8(text))
+        if (CassetteJson.IsUtf8(text))
         {
-            writer.WriteStringValue(text);
+            CassetteJson.WriteLiteralString(writer, text);
         }
         else
         {
@@ -292,114 +305,6 @@ internal static class CassetteFile
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>The compact form of a JSON value (as replayed), with <paramref name="redaction"/> applied.</summary>
-    private static byte[] Compact(JsonElement value, CassetteRedaction redaction)
-    {
-        var output = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(output, CompactWriterOptions))
-        {
-            WriteValue(writer, value, redaction, sort: false);
-        }
-
-        return output.WrittenSpan.ToArray();
-    }
-
-    /// <summary>
-    /// A placeholder of the redacted value's own JSON type, so a replayed payload stays valid for the SDK that reads it: a
-    /// string becomes <c>"[redacted]"</c>, a number <c>0</c>, a boolean <c>false</c>, an object <c>{}</c>, an array <c>[]</c>.
-    /// </summary>
-    private static void WriteRedacted(Utf8JsonWriter writer, JsonValueKind kind)
-    {
-        switch (kind)
-        {
-            case JsonValueKind.Number:
-                writer.WriteNumberValue(0);
-                break;
-            case JsonValueKind.True:
-            case JsonValueKind.False:
-                writer.WriteBooleanValue(false);
-                break;
-            case JsonValueKind.Object:
-                writer.WriteStartObject();
-                writer.WriteEndObject();
-                break;
-            case JsonValueKind.Array:
-                writer.WriteStartArray();
-                writer.WriteEndArray();
-                break;
-            default:
-                writer.WriteStringValue(Redacted);
-                break;
-        }
-    }
-
-    /// <summary>
-    /// Writes <paramref name="value"/>, redacting members by name at any depth (a <c>null</c> hides nothing and stays), with
-    /// members sorted when asked.
-    /// </summary>
-    private static void WriteValue(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, bool sort)
-    {
-        switch (value.ValueKind)
-        {
-            case JsonValueKind.Object:
-                writer.WriteStartObject();
-                IEnumerable<JsonProperty> members = value.EnumerateObject();
-                if (sort)
-                {
-                    members = members.OrderBy(static m => m.Name, StringComparer.Ordinal);
-                }
-
-                foreach (var member in members)
-                {
-                    writer.WritePropertyName(member.Name);
-                    if (redaction.IsRedactedMember(member.Name) && member.Value.ValueKind != JsonValueKind.Null)
-                    {
-                        WriteRedacted(writer, member.Value.ValueKind);
-                    }
-                    else
-                    {
-                        WriteValue(writer, member.Value, redaction, sort);
-                    }
-                }
-
-                writer.WriteEndObject();
-                break;
-            case JsonValueKind.Array:
-                writer.WriteStartArray();
-                foreach (var item in value.EnumerateArray())
-                {
-                    WriteValue(writer, item, redaction, sort);
-                }
-
-                writer.WriteEndArray();
-                break;
-            default:
-                value.WriteTo(writer); // numbers keep their exact text; strings are unescaped and re-escaped
-                break;
-        }
-    }
-
-    private static bool TryParse(ReadOnlySpan<byte> json, out JsonDocument document)
-    {
-        document = null!;
-        if (json.IsEmpty)
-        {
-            return false;
-        }
-
-        try
-        {
-            document = JsonDocument.Parse(json.ToArray(), ReadOptions);
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    private static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
-
     /// <summary>Reads a recording. Throws <see cref="InvalidDataException"/> saying what is wrong when the file is not one.</summary>
     /// <remarks>
     /// A UTF-8 byte order mark is skipped: editors add one ("UTF-8 with signature" in Visual Studio, PowerShell 5's
@@ -416,7 +321,7 @@ internal static class CassetteFile
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(content, ReadOptions);
+            document = JsonDocument.Parse(content, CassetteJson.ReadOptions);
         }
         catch (JsonException ex)
         {
@@ -480,7 +385,13 @@ internal static class CassetteFile
             byte[] body;
             if (response.TryGetProperty("body", out var json))
             {
-                body = Compact(json, CassetteRedaction.None);
+                string? layoutName = response.TryGetProperty("bodyLayout", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
+                if (!CassetteJson.TryParseLayout(layoutName, out var layout))
+                {
+                    throw new InvalidDataException($"its \"response.bodyLayout\" '{layoutName}' is not one of compact, indented, indented+newline");
+                }
+
+                body = CassetteJson.Render(json, CassetteRedaction.None, layout);
             }
             else if (response.TryGetProperty("bodyText", out var text) && text.ValueKind == JsonValueKind.String)
             {
@@ -530,7 +441,7 @@ internal static class CassetteFile
                         throw new InvalidDataException($"event {index}: \"event\" holds a line break");
                     }
 
-                    body.Write(BuildEvent(name is null ? default : Encoding.UTF8.GetBytes(name), Compact(data, CassetteRedaction.None)));
+                    body.Write(BuildEvent(name is null ? default : Encoding.UTF8.GetBytes(name), CassetteJson.Compact(data, CassetteRedaction.None)));
                     break;
                 default:
                     throw new InvalidDataException($"event {index} is neither a string nor an object with \"data\" or \"base64\"");

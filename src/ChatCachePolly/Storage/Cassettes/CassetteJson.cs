@@ -1,0 +1,242 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace ChatCachePolly.Storage.Cassettes;
+
+/// <summary>
+/// The JSON writing of recordings: a value written as the provider wrote it (each number and string token kept as its exact
+/// text), in one of the layouts providers use, with redaction; strings written with their text literal.
+/// </summary>
+/// <remarks>
+/// Hand-written for one reason: <see cref="Utf8JsonWriter"/> escapes every character outside the Basic Multilingual Plane
+/// (an emoji becomes <c>\uD83D\uDE80</c>) with any <see cref="JavaScriptEncoder"/>, so a reviewer could not read what was
+/// recorded; <see cref="WriteLiteralString"/> escapes only what JSON requires and hands the token to the writer as a raw value.
+/// </remarks>
+internal static class CassetteJson
+{
+    /// <summary>What redacted values are replaced with.</summary>
+    public const string Redacted = "[redacted]";
+
+    public static readonly JsonDocumentOptions ReadOptions = new()
+    {
+        AllowTrailingCommas = true,
+        CommentHandling = JsonCommentHandling.Skip,
+        MaxDepth = 256,
+    };
+
+    private static readonly JsonWriterOptions CompactOptions = new()
+    {
+        Indented = false,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    private static readonly JsonWriterOptions IndentedOptions = new()
+    {
+        Indented = true,
+        IndentSize = 2,
+        NewLine = "\n",
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The layouts a JSON body is rebuilt in: compact, or indented by two spaces (OpenAI's), with or without a final line end.</summary>
+    public enum Layout
+    {
+        Compact,
+        Indented,
+        IndentedWithNewline,
+    }
+
+    /// <summary>The name of a layout in a file (<c>bodyLayout</c>); compact is the default and is not written.</summary>
+    public static string Name(Layout layout) => layout switch
+    {
+        Layout.Indented => "indented",
+        Layout.IndentedWithNewline => "indented+newline",
+        _ => "compact",
+    };
+
+    public static bool TryParseLayout(string? name, out Layout layout)
+    {
+        layout = name switch
+        {
+            null or "compact" => Layout.Compact,
+            "indented" => Layout.Indented,
+            "indented+newline" => Layout.IndentedWithNewline,
+            _ => (Layout)(-1),
+        };
+        return layout >= 0;
+    }
+
+    /// <summary>The layout that rebuilds <paramref name="body"/> byte for byte from <paramref name="value"/>, if one does.</summary>
+    public static bool TryFindLayout(JsonElement value, ReadOnlySpan<byte> body, out Layout layout)
+    {
+        foreach (var candidate in (ReadOnlySpan<Layout>)[Layout.Compact, Layout.Indented, Layout.IndentedWithNewline])
+        {
+            if (Render(value, CassetteRedaction.None, candidate).AsSpan().SequenceEqual(body))
+            {
+                layout = candidate;
+                return true;
+            }
+        }
+
+        layout = Layout.Compact;
+        return false;
+    }
+
+    /// <summary>A JSON value in <paramref name="layout"/>, tokens as they were written, with <paramref name="redaction"/> applied.</summary>
+    public static byte[] Render(JsonElement value, CassetteRedaction redaction, Layout layout)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(output, layout == Layout.Compact ? CompactOptions : IndentedOptions))
+        {
+            WriteValue(writer, value, redaction, sort: false, exact: true);
+        }
+
+        if (layout == Layout.IndentedWithNewline)
+        {
+            output.Write("\n"u8);
+        }
+
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The compact form of a JSON value (as a stream event's data is replayed), with <paramref name="redaction"/> applied.</summary>
+    public static byte[] Compact(JsonElement value, CassetteRedaction redaction) => Render(value, redaction, Layout.Compact);
+
+    /// <summary>
+    /// Writes <paramref name="value"/>, redacting members by name at any depth (a <c>null</c> hides nothing and stays), with
+    /// members sorted when asked. <paramref name="exact"/>: numbers and strings as their exact token text (what is replayed);
+    /// otherwise strings with their text literal (what is only read by people, such as the request).
+    /// </summary>
+    public static void WriteValue(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, bool sort, bool exact)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                IEnumerable<JsonProperty> members = value.EnumerateObject();
+                if (sort)
+                {
+                    members = members.OrderBy(static m => m.Name, StringComparer.Ordinal);
+                }
+
+                foreach (var member in members)
+                {
+                    writer.WritePropertyName(member.Name);
+                    if (redaction.IsRedactedMember(member.Name) && member.Value.ValueKind != JsonValueKind.Null)
+                    {
+                        WriteRedacted(writer, member.Value.ValueKind);
+                    }
+                    else
+                    {
+                        WriteValue(writer, member.Value, redaction, sort, exact);
+                    }
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in value.EnumerateArray())
+                {
+                    WriteValue(writer, item, redaction, sort, exact);
+                }
+
+                writer.WriteEndArray();
+                break;
+            case JsonValueKind.String when !exact:
+                WriteLiteralString(writer, System.Text.Encoding.UTF8.GetBytes(value.GetString()!));
+                break;
+            default:
+                writer.WriteRawValue(value.GetRawText(), skipInputValidation: true); // the token exactly as it was written
+                break;
+        }
+    }
+
+    /// <summary>A JSON string of <paramref name="utf8"/> (valid UTF-8) escaping only what JSON requires, so any text stays readable.</summary>
+    public static void WriteLiteralString(Utf8JsonWriter writer, ReadOnlySpan<byte> utf8)
+    {
+        var output = new ArrayBufferWriter<byte>(utf8.Length + 16);
+        output.Write("\""u8);
+        int start = 0;
+        for (int i = 0; i < utf8.Length; i++)
+        {
+            byte b = utf8[i];
+            if (b >= 0x20 && b != (byte)'"' && b != (byte)'\\')
+            {
+                continue;
+            }
+
+            output.Write(utf8[start..i]);
+            start = i + 1;
+            switch (b)
+            {
+                case (byte)'"': output.Write("\\\""u8); break;
+                case (byte)'\\': output.Write("\\\\"u8); break;
+                case (byte)'\n': output.Write("\\n"u8); break;
+                case (byte)'\r': output.Write("\\r"u8); break;
+                case (byte)'\t': output.Write("\\t"u8); break;
+                case (byte)'\b': output.Write("\\b"u8); break;
+                case (byte)'\f': output.Write("\\f"u8); break;
+                default:
+                    output.Write("\\u00"u8);
+                    output.Write([(byte)"0123456789abcdef"[b >> 4], (byte)"0123456789abcdef"[b & 0xF]]);
+                    break;
+            }
+        }
+
+        output.Write(utf8[start..]);
+        output.Write("\""u8);
+        writer.WriteRawValue(output.WrittenSpan, skipInputValidation: true);
+    }
+
+    /// <summary>
+    /// A placeholder of the redacted value's own JSON type, so a replayed payload stays valid for the SDK that reads it: a
+    /// string becomes <c>"[redacted]"</c>, a number <c>0</c>, a boolean <c>false</c>, an object <c>{}</c>, an array <c>[]</c>.
+    /// </summary>
+    private static void WriteRedacted(Utf8JsonWriter writer, JsonValueKind kind)
+    {
+        switch (kind)
+        {
+            case JsonValueKind.Number:
+                writer.WriteNumberValue(0);
+                break;
+            case JsonValueKind.True:
+            case JsonValueKind.False:
+                writer.WriteBooleanValue(false);
+                break;
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                writer.WriteEndArray();
+                break;
+            default:
+                writer.WriteStringValue(Redacted);
+                break;
+        }
+    }
+
+    public static bool TryParse(ReadOnlySpan<byte> json, out JsonDocument document)
+    {
+        document = null!;
+        if (json.IsEmpty)
+        {
+            return false;
+        }
+
+        try
+        {
+            document = JsonDocument.Parse(json.ToArray(), ReadOptions);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    public static bool IsUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
+}
