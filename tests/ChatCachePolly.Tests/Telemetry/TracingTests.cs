@@ -196,4 +196,16 @@ public sealed class TracingTests : IDisposable
     [InlineData("""{"model":""", null)]
     public void A_requests_model_is_its_root_model_string_and_nothing_for_anything_else(string body, string? model) =>
         Assert.Equal(model, ChatCachePolly.Payloads.RequestModel.Of(ChatCachePolly.Keys.EndpointKind.ChatCompletions, null, System.Text.Encoding.UTF8.GetBytes(body)));
+
+    [Theory]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","seed":1}""", "gpt-4o-mini")]
+    [InlineData("""{"model":"gpt\u002d4o","messages":[]}""", null)]
+    [InlineData("""{"messages":[],"model":{"name":"x"}}""", null)]
+    public void The_requested_model_is_located_while_keying_without_reading_the_body_again(string body, string? model)
+    {
+        var builder = new ChatCachePolly.Keys.RequestKeyBuilder(ChatCachePolly.Keys.IgnoredMembers.Default, []);
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        Assert.True(builder.TryBuild(CacheHarness.ChatRequest(body), bytes, "p", out _, out var facts));
+        Assert.Equal(model, ChatCachePolly.Payloads.RequestModel.Of(ChatCachePolly.Keys.EndpointKind.ChatCompletions, null, bytes, facts));
+    }
 }
