@@ -43,7 +43,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         }
 
         identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(context.ContinueOnCapturedContext);
-        string? model = identity.RequestBody is { } body ? CassetteFile.RequestModel(body) : null;
+        string? model = identity.RequestBody is { } body ? Payloads.RequestModel.FromBody(body) : null;
         string path = _cassette!.PathFor(identity.Key, identity.Endpoint, model);
         string fingerprint = identity.Key.Fingerprint;
         return Outcome.FromException<HttpResponseMessage>(new ChatCacheCassetteMissException(
@@ -65,7 +65,7 @@ internal sealed partial class ChatCacheResilienceStrategy
     {
         if (_cassette is not null && _cassetteMode != ChatCacheCassetteMode.Replay)
         {
-            string? model = identity.RequestBody is { } body ? CassetteFile.RequestModel(body) : null;
+            string? model = identity.RequestBody is { } body ? Payloads.RequestModel.FromBody(body) : null;
             _events.CassetteNotRecorded(_cassette.PathFor(identity.Key, identity.Endpoint, model), reason);
         }
 

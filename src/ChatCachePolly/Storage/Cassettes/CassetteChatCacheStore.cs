@@ -65,7 +65,7 @@ internal sealed class CassetteChatCacheStore : IChatCacheStore
 
     public async ValueTask<StoreWriteResult> SetAsync(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CancellationToken cancellationToken)
     {
-        string path = PathFor(key, entry.Endpoint, context.RequestBody is { } body ? CassetteFile.RequestModel(body) : entry.Model);
+        string path = PathFor(key, entry.Endpoint, context.RequestBody is { } body ? Payloads.RequestModel.FromBody(body) : entry.Model);
         string? temporary = null;
         try
         {

@@ -487,9 +487,6 @@ internal static class CassetteFile
             ? value.GetString()!
             : throw new InvalidDataException($"it has no \"{name}\" string");
 
-    /// <summary>Reads the <c>model</c> of a request body, if it has a string one (for file names and messages).</summary>
-    public static string? RequestModel(ReadOnlySpan<byte> body) => Payloads.RequestModel.FromBody(body);
-
     /// <summary>A recording read from a file.</summary>
     internal sealed record Recording(
         ChatCacheKey Key,
