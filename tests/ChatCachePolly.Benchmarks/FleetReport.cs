@@ -17,6 +17,8 @@ namespace ChatCachePolly.Benchmarks;
 /// (the entry is written: write-behind off) to B's caller getting the same answer (pub/sub message, GET, response).</item>
 /// <item>Miss cost with Redis 5 ms away (10 ms per round trip, through <see cref="LatencyProxy"/>): the memory store, and the
 /// fleet store with write-behind on and off.</item>
+/// <item>Streams across instances (<see cref="FleetStreamReport"/>): what the chosen rule (each instance goes upstream)
+/// costs a second instance's caller, against waiting for the first instance's recording.</item>
 /// </list>
 /// </summary>
 internal static class FleetReport
@@ -27,6 +29,8 @@ internal static class FleetReport
         WakeUp(redis);
         Console.WriteLine();
         Misses(redis);
+        Console.WriteLine();
+        FleetStreamReport.Run(redis);
         return 0;
     }
 
@@ -153,7 +157,7 @@ internal static class FleetReport
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    private static string Ms(double ms) => ms.ToString("0.00", CultureInfo.InvariantCulture) + " ms";
+    internal static string Ms(double ms) => ms.ToString("0.00", CultureInfo.InvariantCulture) + " ms";
 
     private static FleetChatCacheStore FleetOf(IServiceProvider provider)
     {
@@ -162,7 +166,7 @@ internal static class FleetReport
         return store as FleetChatCacheStore ?? (FleetChatCacheStore)((TieredChatCacheStore)store).Distributed;
     }
 
-    private static FleetInstance Instance(string configuration, HttpMessageHandler upstream, ChatCacheStoreKind kind, bool writeBehind, string name)
+    internal static FleetInstance Instance(string configuration, HttpMessageHandler upstream, ChatCacheStoreKind kind, bool writeBehind, string name)
     {
         var services = new ServiceCollection();
         services.AddChatCacheRedis(configuration, fleet => fleet.WriteBehind = writeBehind);
@@ -179,7 +183,7 @@ internal static class FleetReport
         return new FleetInstance(provider, provider.GetRequiredService<IHttpClientFactory>().CreateClient(name));
     }
 
-    private sealed record FleetInstance(ServiceProvider Provider, HttpClient Client) : IDisposable
+    internal sealed record FleetInstance(ServiceProvider Provider, HttpClient Client) : IDisposable
     {
         public void Dispose() => Provider.Dispose();
     }

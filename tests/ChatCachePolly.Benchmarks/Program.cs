@@ -5,7 +5,8 @@ using ChatCachePolly.Benchmarks;
 //   (default)            BenchmarkDotNet; any BDN argument (--filter, --list flat, --artifacts ...) passes through.
 //   --short              the short job (1 launch, 3 warmup, 6 x 150 ms iterations) instead of the full job.
 //   --memory             heap growth per stored entry and byte-cap report (not BDN).
-//   --fleet              follower wake-up across instances, and miss cost with Redis 5 ms away (not BDN; needs redis-server).
+//   --fleet              follower wake-up across instances, miss cost with Redis 5 ms away, streams across instances (not BDN; needs redis-server).
+//   --fleet-streams      only the streams-across-instances part of --fleet.
 //   --dashboard [dir]    the dashboard's panels drawn from the metrics of a simulated hour of traffic (PNG; default docs/images).
 //   --tracing            what listening costs a hit: interleaved rounds, median of per-round ratios (not BDN; steadier on a noisy machine).
 //   --spread             how much later than the leader its collapsed followers finish a streamed miss (not BDN).
@@ -22,6 +23,13 @@ if (loop >= 0)
 if (argList.Remove("--memory"))
 {
     return MemoryReport.Run();
+}
+
+if (argList.Remove("--fleet-streams"))
+{
+    using var redis = BenchRedis.Start();
+    FleetStreamReport.Run(redis);
+    return 0;
 }
 
 if (argList.Remove("--fleet"))
