@@ -1,3 +1,4 @@
+using System.ClientModel;
 using System.ClientModel.Primitives;
 using OpenAI;
 using ChatCachePolly.OpenAISupport;
@@ -12,6 +13,12 @@ namespace ChatCachePolly;
 /// </summary>
 public sealed class ChatCachedOpenAIBuilder
 {
+    /// <summary>
+    /// The token scope of Azure OpenAI (and other Azure AI services) with Microsoft Entra ID:
+    /// <c>https://cognitiveservices.azure.com/.default</c>, the default of <see cref="UseTokenCredential(AuthenticationTokenProvider)"/>.
+    /// </summary>
+    public const string AzureOpenAIScope = "https://cognitiveservices.azure.com/.default";
+
     private readonly ChatCachedOpenAIRegistration _registration;
 
     internal ChatCachedOpenAIBuilder(
@@ -60,7 +67,9 @@ public sealed class ChatCachedOpenAIBuilder
     /// </summary>
     /// <remarks>
     /// The cache hashes the <c>Authorization</c> header into every key, so with a bearer token that rotates (Entra tokens live
-    /// about an hour) entries only hit while the token they were stored under is in use.
+    /// about an hour) entries only hit while the token they were stored under is in use. For a token credential use
+    /// <see cref="UseTokenCredential(AuthenticationTokenProvider)"/> instead, which keys by the credential's stable
+    /// identity; or set <see cref="ChatCacheStrategyOptions.TenantIdentity"/>.
     /// </remarks>
     /// <param name="factory">Creates the policy from the application's services.</param>
     /// <returns>The same builder.</returns>
@@ -68,6 +77,72 @@ public sealed class ChatCachedOpenAIBuilder
     {
         ArgumentNullException.ThrowIfNull(factory);
         _registration.AuthenticationPolicyFactory = factory;
+        return this;
+    }
+
+    /// <summary>
+    /// Authenticates with a token credential (bearer tokens for <see cref="AzureOpenAIScope"/>) instead of
+    /// <see cref="ChatCachedOpenAIOptions.ApiKey"/>, and keys the cache by the credential's stable identity, so that cached
+    /// answers survive token rotation. For Azure OpenAI with Microsoft Entra ID pass an Azure.Identity credential
+    /// (<c>DefaultAzureCredential</c>, <c>ManagedIdentityCredential</c>: every Azure.Core <c>TokenCredential</c> is an
+    /// <see cref="AuthenticationTokenProvider"/>).
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// The identity is taken only from tokens this credential issued: the tenant, principal and audience claims of a JWT
+    /// (shared by every instance of a fleet that runs as the same principal, never by two principals), or, for a token that is
+    /// not such a JWT, a value drawn once per credential (rotation still hits on this instance). A request that carries any
+    /// other token is keyed by that token, as without this method: a caller cannot choose an identity. The identity is hashed
+    /// into the key; it is never stored, logged or sent.
+    /// </para>
+    /// <para>
+    /// A <see cref="ChatCacheStrategyOptions.TenantIdentity"/> set on this registration's cache options takes precedence.
+    /// The credential is created once, with the OpenAI client.
+    /// </para>
+    /// </remarks>
+    /// <example>
+    /// <code>
+    /// services.AddChatCachedOpenAI("azure", o =&gt;
+    /// {
+    ///     o.Endpoint = new Uri("https://my-resource.openai.azure.com/openai/v1/");
+    ///     o.ChatModel = "gpt-4o-mini";
+    /// }).UseTokenCredential(new DefaultAzureCredential());
+    /// </code>
+    /// </example>
+    /// <param name="credential">The credential, for example an Azure.Identity <c>DefaultAzureCredential</c>.</param>
+    /// <returns>The same builder.</returns>
+    public ChatCachedOpenAIBuilder UseTokenCredential(AuthenticationTokenProvider credential) => UseTokenCredential(credential, AzureOpenAIScope);
+
+    /// <summary>
+    /// Authenticates with a token credential for <paramref name="scope"/>, and keys the cache by its stable identity; see
+    /// <see cref="UseTokenCredential(AuthenticationTokenProvider)"/>.
+    /// </summary>
+    /// <param name="credential">The credential.</param>
+    /// <param name="scope">The token scope, for example <see cref="AzureOpenAIScope"/>.</param>
+    /// <returns>The same builder.</returns>
+    public ChatCachedOpenAIBuilder UseTokenCredential(AuthenticationTokenProvider credential, string scope)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        return UseTokenCredential(_ => credential, scope);
+    }
+
+    /// <summary>
+    /// Authenticates with a token credential taken from the application's services, and keys the cache by its stable
+    /// identity; see <see cref="UseTokenCredential(AuthenticationTokenProvider)"/>.
+    /// </summary>
+    /// <param name="credential">Creates (or resolves) the credential from the application's services.</param>
+    /// <param name="scope">The token scope, for example <see cref="AzureOpenAIScope"/>.</param>
+    /// <returns>The same builder.</returns>
+    public ChatCachedOpenAIBuilder UseTokenCredential(Func<IServiceProvider, AuthenticationTokenProvider> credential, string scope)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentException.ThrowIfNullOrWhiteSpace(scope);
+        string name = Name;
+        Services.AddKeyedSingleton(name, (sp, _) => new TokenCredentialIdentity(credential(sp) ?? throw new InvalidOperationException(
+            $"ChatCachedOpenAI '{name}': the token credential factory returned null.")));
+        _registration.AuthenticationPolicyFactory = sp => new BearerTokenPolicy(sp.GetRequiredKeyedService<TokenCredentialIdentity>(name), scope);
+        CacheOptions.PostConfigure<IServiceProvider>((options, sp) =>
+            options.TenantIdentity ??= sp.GetRequiredKeyedService<TokenCredentialIdentity>(name).IdentifyAsync);
         return this;
     }
 

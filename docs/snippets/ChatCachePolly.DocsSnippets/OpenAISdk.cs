@@ -75,6 +75,19 @@ public static class OpenAISdk
         // </snippet:openai-azure>
     }
 
+    /// <summary>Azure OpenAI with Microsoft Entra ID: a token credential, and a cache that survives token rotation.</summary>
+    public static void AzureOpenAIEntraId(IServiceCollection services, string resource)
+    {
+        // <snippet:openai-azure-entra>
+        services.AddChatCachedOpenAI("azure", options =>
+        {
+            options.Endpoint = new Uri($"https://{resource}.openai.azure.com/openai/v1/");
+            options.ChatModel = "my-gpt-4o-mini-deployment";
+        })
+        .UseTokenCredential(new Azure.Identity.DefaultAzureCredential()); // scope: https://cognitiveservices.azure.com/.default
+        // </snippet:openai-azure-entra>
+    }
+
     /// <summary>OpenAI-compatible servers: OpenRouter and a local Ollama.</summary>
     public static void CompatibleServers(IServiceCollection services, string openRouterKey)
     {
