@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Consumer test: packs both packages into artifacts/packages (eng/pack.sh; skipped with CONSUMER_TEST_SKIP_PACK=1 when they
 # are already there), creates a fresh project in a temporary directory from tests/consumer/, restores ChatCachePolly* from
-# that local folder ONLY (package source mapping; fresh global packages folder), runs the README one-liner and
-# AddChatCachedOpenAI against counting in-process upstreams, and fails unless it sees a miss then a hit.
+# that local folder ONLY (package source mapping; fresh global packages folder; the machine's folder as a fallback without
+# any ChatCachePolly package in it), runs the README one-liner and AddChatCachedOpenAI on every promised path (chat,
+# embeddings, Responses; streamed and not; SDK and IChatClient) against counting in-process upstreams, and fails unless
+# each path sees a miss then a hit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,15 +25,22 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 app="$work/Consumer"
 packages="$work/packages"
-fallback="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
-mkdir -p "$app" "$packages" "$fallback"
-if ls -d "$fallback"/chatcachepolly* >/dev/null 2>&1; then
-  echo "error: $fallback holds a restored ChatCachePolly package, which as a fallback folder could stand in for the packed one" >&2
-  exit 1
-fi
+machine="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+fallback="$work/fallback"
+mkdir -p "$app" "$packages" "$fallback" "$machine"
+# The machine's package folder is reused read-only as a fallback, so that nothing already restored is downloaded again -
+# but through a folder of links to every package except ChatCachePolly*: a ChatCachePolly package restored there before
+# (a user's own pack-and-restore experiment, an earlier run) can never stand in for the one just packed.
+for dir in "$machine"/*/; do
+  [ -d "$dir" ] || continue
+  id=$(basename "$dir")
+  case "$id" in chatcachepolly*) continue ;; esac
+  ln -s "${dir%/}" "$fallback/$id"
+done
 sed "s|@VERSION@|$version|g" tests/consumer/Consumer.csproj.in > "$app/Consumer.csproj"
 sed -e "s|@FEED@|$feed|g" -e "s|@PACKAGES@|$packages|g" -e "s|@FALLBACK@|$fallback|g" tests/consumer/nuget.config.in > "$app/nuget.config"
 cp tests/consumer/Program.cs "$app/Program.cs"
+cp -r tests/consumer/fixtures "$app/fixtures"
 echo "Consumer project: $app (ChatCachePolly $version from $feed only)"
 
 (
