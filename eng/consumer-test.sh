@@ -60,7 +60,7 @@ for id in ChatCachePolly ChatCachePolly.OpenAI; do
   echo "restored $id $version from the local feed (sha512 matches the packed file)"
 done
 
-output=$(dotnet "$app/bin/Release/net10.0/Consumer.dll") || { echo "$output"; echo "error: consumer test failed" >&2; exit 1; }
+output=$(dotnet "$app/bin/Release/net10.0/Consumer.dll" "$app") || { echo "$output"; echo "error: consumer test failed" >&2; exit 1; }
 echo "$output"
 for id in ChatCachePolly ChatCachePolly.OpenAI; do
   lower=$(echo "$id" | tr '[:upper:]' '[:lower:]')

@@ -2,7 +2,7 @@
 # Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis, ChatCachePolly.Anthropic) and their symbols packages into artifacts/packages.
 # Deterministic (ContinuousIntegrationBuild), every warning is an error (compiler, analyzers, NU5xxx pack warnings), then
 # each package is opened and checked: id, version, license, readme, repository + commit, XML docs, a Source Link map in
-# the symbols package's PDB, and the add-on packages' dependency on the core (build assets flow; Redis: the exact version). Prints the package sizes.
+# the symbols package's PDB, the core's build targets, and the Redis package's exact dependency on the core. Prints the package sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,16 +73,18 @@ for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis", "
                           (r'<repository type="git"[^>]* commit="[0-9a-f]{40}"', "repository commit")]
                           + ([(r'<repository type="git" url="https://github.com/[^"]+"', "repository url")] if with_url else [])):
         check(re.search(pattern, nuspec, re.S), f"{nupkg.name}: nuspec has no {what}")
-    if pid != "ChatCachePolly":
-        # The core's buildTransitive targets must reach a project that references only this package (nothing but
-        # Analyzers excluded); the Redis package builds on the core's internals, so it takes exactly its own version.
-        core = re.search(r'<dependency id="ChatCachePolly" version="([^"]+)"( exclude="([^"]*)")?', nuspec)
+    if pid == "ChatCachePolly":
+        # The test project's folder for cassettes (issue 29); buildTransitive flows through the add-on packages too
+        # (eng/consumer-test.sh references only ChatCachePolly.OpenAI and checks it).
+        for f in ["buildTransitive/ChatCachePolly.targets", "build/ChatCachePolly.targets"]:
+            check(f in names, f"{nupkg.name}: missing {f}")
+    else:
+        core = re.search(r'<dependency id="ChatCachePolly" version="([^"]+)"', nuspec)
         check(core, f"{nupkg.name}: no dependency on ChatCachePolly")
-        if core:
-            check("build" not in (core.group(3) or "").lower(), f"{nupkg.name}: the ChatCachePolly dependency excludes build assets ({core.group(3)})")
-            version = nupkg.name[len(pid) + 1:-len(".nupkg")]
-            if pid == "ChatCachePolly.Redis":
-                check(core.group(1) == f"[{version}]", f"{nupkg.name}: depends on ChatCachePolly {core.group(1)}, not exactly [{version}]")
+        version = nupkg.name[len(pid) + 1:-len(".nupkg")]
+        if core and pid == "ChatCachePolly.Redis":
+            # Builds on the core's internals: exactly its own version.
+            check(core.group(1) == f"[{version}]", f"{nupkg.name}: depends on ChatCachePolly {core.group(1)}, not exactly [{version}]")
     check(snupkg.exists(), f"{pid}: no symbols package {snupkg.name}")
     if snupkg.exists() and with_url:
         with zipfile.ZipFile(snupkg) as z:

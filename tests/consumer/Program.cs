@@ -44,6 +44,18 @@ services.AddChatCachedOpenAI("sdk", options =>
     .ConfigurePrimaryHttpMessageHandler(() => sdkUpstream)
     .ConfigureAdditionalHttpMessageHandlers((handlers, _) => handlers.Insert(0, new StatusRecorder(sdkUpstream)));
 
+// Cassettes in a test project (issue 29): a relative CassetteDirectory lands next to the project file, which the package's
+// buildTransitive targets recorded in this assembly, reaching it through ChatCachePolly.OpenAI only.
+var cassetteUpstream = new CountingUpstream();
+services.AddHttpClient("cassette")
+    .ConfigurePrimaryHttpMessageHandler(() => cassetteUpstream)
+    .AddResilienceHandler("chat", (p, ctx) => p.AddChatCache(ctx));
+services.AddChatCacheOptions("cassette").Configure(o =>
+{
+    o.Store = ChatCacheStoreKind.Cassette;
+    o.CassetteDirectory = "recordings";
+});
+
 await using (ServiceProvider provider = services.BuildServiceProvider())
 {
     var http = provider.GetRequiredService<IHttpClientFactory>().CreateClient("openai");
@@ -85,6 +97,26 @@ await using (ServiceProvider provider = services.BuildServiceProvider())
         var result = await responses.CreateResponseAsync("gpt-4.1-mini", "What is the capital of France?");
         result.GetRawResponse().Headers.TryGetValue("Cache-Status", out string? status);
         Check($"openai sdk responses #{i}", status ?? "(none)", sdkUpstream.CallsTo("responses"), i, result.Value.GetOutputText().Contains("Paris", StringComparison.Ordinal));
+    }
+
+    string? recorded = typeof(CountingUpstream).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .FirstOrDefault(a => a.Key == "ChatCachePolly.ProjectDirectory")?.Value;
+    string expected = args.Length > 0 ? Path.GetFullPath(args[0]) : "(no project directory given)";
+    var cassette = provider.GetRequiredService<IHttpClientFactory>().CreateClient("cassette");
+    using (var response = await cassette.PostAsync(new Uri("https://upstream.test/v1/chat/completions"), new StringContent(ChatRequest, Encoding.UTF8, "application/json")))
+    {
+        await response.Content.ReadAsStringAsync();
+    }
+
+    string recordings = Path.Combine(expected, "recordings");
+    bool landed = Directory.Exists(recordings) && Directory.EnumerateFiles(recordings, "*.json", SearchOption.AllDirectories).Any();
+    bool cassetteOk = recorded is not null && Path.GetFullPath(recorded) == expected && landed
+        && !Directory.Exists(Path.Combine(AppContext.BaseDirectory, "recordings"));
+    Console.WriteLine($"cassette directory: project folder recorded as {recorded ?? "(none)"}; recording under {recordings}: {(landed ? "yes" : "no")}");
+    if (!cassetteOk)
+    {
+        failures++;
+        Console.Error.WriteLine($"FAILED: a relative CassetteDirectory did not land next to the project file ({expected})");
     }
 
     IChatClient responsesChat = responses.AsIChatClient("gpt-4.1-mini");
