@@ -4,6 +4,7 @@
 #   1. ChatCachePolly: an internal type made public (EndpointKind)        -> RS0016 (symbol not declared in PublicAPI.*.txt)
 #   2. ChatCachePolly: a declared public member that no longer exists      -> RS0017 (same as deleting a public member)
 #   3. ChatCachePolly.OpenAI: a new public member on ChatCachedOpenAIOptions -> RS0016
+#   4. ChatCachePolly: a member of the 1.0 baseline (PublicAPI.Shipped.txt) changed: set made init -> RS0017
 # Each build runs with TreatWarningsAsErrors=false, so it is the csproj's WarningsAsErrors RS0016;RS0017 that fails it.
 # The real tree is never modified.
 set -euo pipefail
@@ -56,6 +57,14 @@ cp "$scratch/unshipped.bak" "$scratch/$core/PublicAPI.Unshipped.txt"
 sed -i 's|^    public int MaxRetryAttempts { get; set; } = DefaultMaxRetryAttempts;|&\n\n    /// <summary>Gets or sets an undeclared option.</summary>\n    public bool ApiCheckAddedMember { get; set; }|' "$scratch/$openai/ChatCachedOpenAIOptions.cs"
 grep -q 'ApiCheckAddedMember' "$scratch/$openai/ChatCachedOpenAIOptions.cs" || { echo "error: api-check could not edit ChatCachedOpenAIOptions.cs" >&2; exit 1; }
 expect_failure "public member added" "$openai/ChatCachePolly.OpenAI.csproj" RS0016 "ApiCheckAddedMember"
+
+# 4. A shipped member changed (the 1.0 baseline, PublicAPI.Shipped.txt): a settable option made init-only.
+cp "$scratch/$core/ChatCacheStrategyOptions.cs" "$scratch/options.bak"
+sed -i 's/^    public bool ExplainMisses { get; set; }/    public bool ExplainMisses { get; init; }/' "$scratch/$core/ChatCacheStrategyOptions.cs"
+grep -q 'ExplainMisses { get; init; }' "$scratch/$core/ChatCacheStrategyOptions.cs" || { echo "error: api-check could not edit ChatCacheStrategyOptions.cs" >&2; exit 1; }
+grep -q '^ChatCachePolly.ChatCacheStrategyOptions.ExplainMisses.set -> void$' "$scratch/$core/PublicAPI.Shipped.txt" || { echo "error: ExplainMisses.set is not in PublicAPI.Shipped.txt" >&2; exit 1; }
+expect_failure "shipped member changed" "$core/ChatCachePolly.csproj" RS0017 "ExplainMisses"
+cp "$scratch/options.bak" "$scratch/$core/ChatCacheStrategyOptions.cs"
 
 if [ "$failures" -ne 0 ]; then
   echo "API check: $failures case(s) not caught" >&2

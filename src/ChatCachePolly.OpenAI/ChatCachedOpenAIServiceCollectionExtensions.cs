@@ -31,6 +31,14 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
     /// <param name="name">The registration name: the key to resolve the clients with, e.g. <c>[FromKeyedServices("openai")] ChatClient chat</c>.</param>
     /// <param name="configuration">The configuration section holding <see cref="ChatCachedOpenAIOptions"/> and an optional <c>Cache</c> sub-section.</param>
     /// <returns>A builder for further configuration.</returns>
+    /// <example>
+    /// <code>
+    /// // appsettings.json: "OpenAI": { "ApiKey": "...", "ChatModel": "gpt-4o-mini", "Cache": { "TimeToLive": "01:00:00" } }
+    /// services.AddChatCachedOpenAI("openai", configuration.GetSection("OpenAI"));
+    ///
+    /// // then: [FromKeyedServices("openai")] ChatClient chat, or [FromKeyedServices("openai")] IChatClient chat
+    /// </code>
+    /// </example>
     /// <remarks><inheritdoc cref="AddChatCachedOpenAI(IServiceCollection, string, Action{ChatCachedOpenAIOptions})" path="/remarks"/></remarks>
     /// <exception cref="InvalidOperationException"><paramref name="name"/> is already registered.</exception>
     public static ChatCachedOpenAIBuilder AddChatCachedOpenAI(this IServiceCollection services, string name, IConfiguration configuration)
@@ -51,6 +59,15 @@ public static class ChatCachedOpenAIServiceCollectionExtensions
     /// <param name="name">The registration name: the key to resolve the clients with, e.g. <c>[FromKeyedServices("openai")] ChatClient chat</c>.</param>
     /// <param name="configure">Configures the options.</param>
     /// <returns>A builder for further configuration.</returns>
+    /// <example>
+    /// <code>
+    /// services.AddChatCachedOpenAI("openai", options =&gt;
+    /// {
+    ///     options.ApiKey = apiKey;
+    ///     options.ChatModel = "gpt-4o-mini";
+    /// }).CacheOptions.Configure(cache =&gt; cache.TimeToLive = TimeSpan.FromHours(1));
+    /// </code>
+    /// </example>
     /// <remarks>
     /// <para>Keyed singletons registered under <paramref name="name"/>:</para>
     /// <list type="bullet">

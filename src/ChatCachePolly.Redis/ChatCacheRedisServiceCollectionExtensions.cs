@@ -21,6 +21,12 @@ public static class ChatCacheRedisServiceCollectionExtensions
     /// <param name="configuration">A StackExchange.Redis configuration string, for example <c>"redis:6379,password=..."</c>. The
     /// connection never aborts on a failed connect (the cache fails open and reconnects by itself).</param>
     /// <returns>The service collection.</returns>
+    /// <example>
+    /// <code>
+    /// services.AddChatCacheRedis("redis:6379,password=...");
+    /// services.AddChatCacheOptions("openai").Configure(options =&gt; options.Store = ChatCacheStoreKind.MemoryAndDistributed);
+    /// </code>
+    /// </example>
     public static IServiceCollection AddChatCacheRedis(this IServiceCollection services, string configuration) =>
         AddChatCacheRedis(services, configuration, configure: null!);
 

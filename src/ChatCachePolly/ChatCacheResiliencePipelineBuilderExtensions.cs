@@ -33,6 +33,16 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
         builder.AddChatCache(new ChatCacheStrategyOptions());
 
     /// <summary>Adds the chat cache with <paramref name="options"/> and its own in-memory store.</summary>
+    /// <example>
+    /// Without dependency injection:
+    /// <code>
+    /// var pipeline = new ResiliencePipelineBuilder&lt;HttpResponseMessage&gt;()
+    ///     .AddChatCache(new ChatCacheStrategyOptions { TimeToLive = TimeSpan.FromHours(1) })
+    ///     .AddRetry(new HttpRetryStrategyOptions())
+    ///     .Build();
+    /// var client = new HttpClient(new ResilienceHandler(pipeline) { InnerHandler = new SocketsHttpHandler() });
+    /// </code>
+    /// </example>
     /// <param name="builder">The pipeline builder.</param>
     /// <param name="options">The options.</param>
     /// <returns>The same builder.</returns>
@@ -72,6 +82,18 @@ public static class ChatCacheResiliencePipelineBuilderExtensions
     /// <c>services.AddHttpClient("openai")</c>, the options named <c>"openai"</c>), following their reloads. Entries live in a
     /// store per partition (by default, per HttpClient) that survives reloads.
     /// </summary>
+    /// <example>
+    /// First in the pipeline, in front of retry and timeout:
+    /// <code>
+    /// services.AddHttpClient("openai")
+    ///     .AddResilienceHandler("chat", (pipeline, context) =&gt; pipeline
+    ///         .AddChatCache(context)
+    ///         .AddRetry(new HttpRetryStrategyOptions())
+    ///         .AddTimeout(TimeSpan.FromSeconds(60)));
+    ///
+    /// services.AddChatCacheOptions("openai").BindConfiguration("ChatCache:openai");
+    /// </code>
+    /// </example>
     /// <param name="builder">The pipeline builder.</param>
     /// <param name="context">The resilience handler context.</param>
     /// <returns>The same builder.</returns>

@@ -17,6 +17,13 @@ public static class ChatCacheServiceCollectionExtensions
     /// <param name="clientName">The name of the HttpClient whose resilience handler calls <c>AddChatCache(context)</c>.</param>
     /// <returns>The options builder for the client's named options.</returns>
     /// <remarks>Also registers the client's <see cref="IChatCacheInvalidator"/>, keyed by <paramref name="clientName"/>.</remarks>
+    /// <example>
+    /// <code>
+    /// services.AddChatCacheOptions("openai")
+    ///     .BindConfiguration("ChatCache:openai")
+    ///     .Configure(options =&gt; options.ShouldStore = args =&gt; ValueTask.FromResult(args.Body.Length &lt; 64 * 1024));
+    /// </code>
+    /// </example>
     public static OptionsBuilder<ChatCacheStrategyOptions> AddChatCacheOptions(this IServiceCollection services, string clientName)
     {
         ArgumentNullException.ThrowIfNull(services);
