@@ -68,3 +68,10 @@ for id in ChatCachePolly ChatCachePolly.OpenAI; do
     || { echo "error: the $id.dll the consumer ran is not the packaged one" >&2; exit 1; }
 done
 echo "The consumer ran the packaged assemblies."
+
+# The chatcache tool as a user installs it: from the packed package (local feed only), run on the recording the consumer
+# just made next to its project file.
+dotnet tool install ChatCachePolly.Tool --version "$version" --tool-path "$work/tool" --configfile "$app/nuget.config"
+"$work/tool/chatcache" cassettes verify "$app/recordings" || { echo "error: chatcache cassettes verify failed on the consumer's recording" >&2; exit 1; }
+"$work/tool/chatcache" cassettes list "$app/recordings"
+echo "The packaged chatcache tool verified the consumer's recording."

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis, ChatCachePolly.Anthropic) and their symbols packages into artifacts/packages.
+# Packs the shipping packages (ChatCachePolly, ChatCachePolly.OpenAI, ChatCachePolly.Redis, ChatCachePolly.Anthropic) and their
+# symbols packages, and the chatcache tool (ChatCachePolly.Tool), into artifacts/packages.
 # Deterministic (ContinuousIntegrationBuild), every warning is an error (compiler, analyzers, NU5xxx pack warnings), then
 # each package is opened and checked: id, version, license, readme, repository + commit, XML docs, a Source Link map in
 # the symbols package's PDB, the core's build targets, and the Redis package's exact dependency on the core. Prints the package sizes.
@@ -37,7 +38,7 @@ export CHECK_REPOSITORY_URL=$([ -n "$repository_url" ] || [[ "$origin" == *githu
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj src/ChatCachePolly.Redis/ChatCachePolly.Redis.csproj src/ChatCachePolly.Anthropic/ChatCachePolly.Anthropic.csproj; do
+for project in src/ChatCachePolly/ChatCachePolly.csproj src/ChatCachePolly.OpenAI/ChatCachePolly.OpenAI.csproj src/ChatCachePolly.Redis/ChatCachePolly.Redis.csproj src/ChatCachePolly.Anthropic/ChatCachePolly.Anthropic.csproj tools/ChatCachePolly.Cli/ChatCachePolly.Cli.csproj; do
   dotnet pack "$project" -c Release -warnaserror -p:ContinuousIntegrationBuild=true "${sourcelink[@]}" -o "$out" 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "error: dotnet pack $project failed" >&2; exit 1; }
 done
@@ -92,6 +93,18 @@ for pid in ["ChatCachePolly", "ChatCachePolly.OpenAI", "ChatCachePolly.Redis", "
         check(re.search(rb'\{"documents":\{"/_/\*":"https://raw\.githubusercontent\.com/[^"]+/[0-9a-f]{40}/\*"\}\}', pdb),
               f"{snupkg.name}: the PDB has no Source Link map to a commit (or non-deterministic paths)")
     print(f"checked {nupkg.name} + {snupkg.name}: id, license, readme, repository commit, XML docs" + (", repository URL, Source Link" if with_url else " (no repository URL given: sources embedded)"))
+# The chatcache .NET tool: a tool package whose command is chatcache, with its readme and the library it reads.
+tools = [p for p in out.glob("ChatCachePolly.Tool.*.nupkg") if re.fullmatch(r"ChatCachePolly\.Tool\.\d[^/]*\.nupkg", p.name)]
+check(len(tools) == 1, f"ChatCachePolly.Tool: expected one .nupkg, found {[p.name for p in tools]}")
+for tool in tools:
+    with zipfile.ZipFile(tool) as z:
+        names = set(z.namelist())
+        settings = [n for n in names if n.endswith("/DotnetToolSettings.xml")]
+        check(settings and 'Name="chatcache"' in z.read(settings[0]).decode("utf-8"), f"{tool.name}: no chatcache command in DotnetToolSettings.xml")
+        check(any(n.endswith("/ChatCachePolly.Cli.dll") for n in names) and any(n.endswith("/ChatCachePolly.dll") for n in names), f"{tool.name}: the tool or the library it reads is missing")
+        check("README.md" in names and "# ChatCachePolly.Tool" in z.read("README.md").decode("utf-8"), f"{tool.name}: README.md is not the tool's PACKAGE.md")
+        check("<packageType name=\"DotnetTool\" />" in z.read("ChatCachePolly.Tool.nuspec").decode("utf-8"), f"{tool.name}: not a DotnetTool package")
+    print(f"checked {tool.name}: a .NET tool (command chatcache) with its readme and the library it reads")
 if failures:
     print("\n".join("error: " + f for f in failures), file=sys.stderr); sys.exit(1)
 PY

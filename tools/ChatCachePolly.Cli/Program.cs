@@ -1,0 +1,3 @@
+using ChatCachePolly.Cli;
+
+return ChatCacheCommand.Run(args, Console.Out, Console.Error);
