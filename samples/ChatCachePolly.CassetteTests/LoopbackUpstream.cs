@@ -30,7 +30,7 @@ internal static class LoopbackUpstream
     }
 
     /// <summary>Sends a request to <paramref name="target"/> (same path and query), then gives the request its URL back.</summary>
-    private sealed class ForwardingHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
+    internal sealed class ForwardingHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {

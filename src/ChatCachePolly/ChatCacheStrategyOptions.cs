@@ -196,6 +196,22 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     public IList<string>? CassetteRedactedJsonMembers { get; set; }
 
     /// <summary>
+    /// Gets or sets a value indicating whether a recording holds stable values in place of the answer's volatile ones, so that
+    /// recording the same answer twice writes the same file (an empty <c>git diff</c> after a re-record): completion and
+    /// Anthropic message ids derived from the cache key (the same in every chunk of one stream), Gemini's <c>responseId</c>,
+    /// <c>created</c>/<c>created_at</c> as 2024-01-01T00:00:00Z, and the <c>x-request-id</c>/<c>request-id</c> headers.
+    /// </summary>
+    /// <remarks>
+    /// Only values that no later request sends back are replaced: tool call ids, Responses ids (<c>resp_…</c>) and Responses
+    /// output item ids stay as the provider wrote them, because the recording run's caller keyed its next turn with them and
+    /// a replayed conversation must key it the same way. The recording run's own caller gets the provider's answer
+    /// unchanged; replays get the stable values, which every SDK reads like the originals. Turn it off to record the
+    /// provider's bytes exactly (a replay is then the provider's answer byte for byte).
+    /// </remarks>
+    /// <value>Defaults to <see langword="true"/>.</value>
+    public bool CassetteStableVolatileValues { get; set; } = true;
+
+    /// <summary>
     /// Gets or sets the LLM APIs whose requests are cached, each by its own key, stream and success rules: OpenAI-style endpoints
     /// (<see cref="CacheablePaths"/>), Anthropic Messages, Gemini and Ollama. A request is cacheable only when its protocol is
     /// enabled and its path is one of that protocol's endpoints.

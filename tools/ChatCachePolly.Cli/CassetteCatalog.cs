@@ -12,18 +12,21 @@ namespace ChatCachePolly.Cli;
 /// <param name="Shape"><c>json</c>, <c>stream (N events)</c> or <c>text</c>.</param>
 /// <param name="Bytes">The size of the file.</param>
 /// <param name="Recorded">When the provider answered (the answer's own <c>created</c>/<c>created_at</c>), else <see langword="null"/>.</param>
-internal sealed record CassetteEntry(string File, string Endpoint, string Model, int Status, string Shape, long Bytes, DateTimeOffset? Recorded);
+/// <param name="RecordedFrom">Where <paramref name="Recorded"/> comes from: <c>answer</c>, <c>git</c> (the last commit of the file) or <c>file</c> (its modification time).</param>
+internal sealed record CassetteEntry(string File, string Endpoint, string Model, int Status, string Shape, long Bytes, DateTimeOffset? Recorded, string RecordedFrom = "answer");
 
 /// <summary><c>chatcache cassettes list</c>: what each recording under a directory answers.</summary>
 /// <remarks>
-/// The recorded date is the provider's own timestamp in the answer, not the file's modification time: a clone or checkout
-/// rewrites every file's time, the answer's timestamp survives.
+/// The recorded date is the provider's own timestamp in the answer when the file holds it. A recording written with stable
+/// volatile values (the default) holds a fixed timestamp instead, so its date is the last commit of the file (one
+/// <c>git log</c> for the whole directory), and outside a git work tree its modification time (which a checkout rewrites).
 /// </remarks>
 internal static class CassetteCatalog
 {
     public static IReadOnlyList<CassetteEntry> List(string directory)
     {
         var entries = new List<CassetteEntry>();
+        Dictionary<string, DateTimeOffset>? commits = null;
         foreach (string path in Directory.EnumerateFiles(directory, "*.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             string file = Path.GetRelativePath(directory, path);
@@ -32,7 +35,12 @@ internal static class CassetteCatalog
             {
                 var recording = CassetteFile.Read(bytes);
                 string shape = recording.EventEnds is { } ends ? $"stream ({ends.Length} events)" : "json";
-                entries.Add(new(file, CassetteFile.EndpointFolder(recording.Endpoint), recording.Model ?? "-", recording.Status, shape, bytes.LongLength, RecordedAt(bytes)));
+                var (recorded, from) = RecordedAt(bytes) is { } answered
+                    ? (answered, "answer")
+                    : (commits ??= LastCommits(directory)).TryGetValue(file.Replace('\\', '/'), out var committed)
+                        ? (committed, "git")
+                        : (new DateTimeOffset(File.GetLastWriteTimeUtc(path), TimeSpan.Zero), "file");
+                entries.Add(new(file, CassetteFile.EndpointFolder(recording.Endpoint), recording.Model ?? "-", recording.Status, shape, bytes.LongLength, recorded, from));
             }
             catch (InvalidDataException)
             {
@@ -58,7 +66,8 @@ internal static class CassetteCatalog
                     ["status"] = e.Status,
                     ["shape"] = e.Shape,
                     ["bytes"] = e.Bytes,
-                    ["recorded"] = e.Recorded?.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                    ["recorded"] = e.Recorded?.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+                    ["recordedFrom"] = e.RecordedFrom,
                 }));
             }
 
@@ -136,6 +145,57 @@ internal static class CassetteCatalog
         return null;
     }
 
+    /// <summary>
+    /// The date of the last commit of each file under <paramref name="directory"/>, by path relative to it (<c>/</c>-separated);
+    /// empty outside a git work tree or without git.
+    /// </summary>
+    private static Dictionary<string, DateTimeOffset> LastCommits(string directory)
+    {
+        var commits = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("git")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = directory,
+            };
+            foreach (string argument in (ReadOnlySpan<string>)["log", "--format=%x01%cI", "--name-only", "--relative", "--", "."])
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            using var git = System.Diagnostics.Process.Start(start)!;
+            var readError = git.StandardError.ReadToEndAsync();
+            string output = git.StandardOutput.ReadToEnd();
+            if (!git.WaitForExit(10_000) || git.ExitCode != 0)
+            {
+                return commits;
+            }
+
+            _ = readError.Result;
+            DateTimeOffset current = default;
+            foreach (string line in output.Split('\n'))
+            {
+                if (line.StartsWith('\u0001'))
+                {
+                    current = DateTimeOffset.Parse(line[1..], CultureInfo.InvariantCulture);
+                }
+                else if (line.Length > 0)
+                {
+                    commits.TryAdd(line.Trim(), current); // newest first: the first date seen is the last commit
+                }
+            }
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or FormatException)
+        {
+            // No git: modification times instead.
+        }
+
+        return commits;
+    }
+
     private static DateTimeOffset? Created(JsonElement value)
     {
         if (value.ValueKind != JsonValueKind.Object)
@@ -145,7 +205,8 @@ internal static class CassetteCatalog
 
         foreach (string name in (ReadOnlySpan<string>)["created", "created_at"])
         {
-            if (value.TryGetProperty(name, out var created) && created.TryGetInt64(out long seconds) && seconds is > 0 and < 32503680000)
+            if (value.TryGetProperty(name, out var created) && created.TryGetInt64(out long seconds) && seconds is > 0 and < 32503680000
+                && seconds != CassetteVolatiles.Created)
             {
                 return DateTimeOffset.FromUnixTimeSeconds(seconds);
             }

@@ -13,10 +13,12 @@ public sealed class CassetteReadabilityTests
 {
     private const string EmbeddingsUrl = "https://api.openai.com/v1/embeddings";
 
+    /// <remarks>Byte-for-byte replay of the provider's own bytes: the stable volatile values (<see cref="CassetteStableValuesTests"/>) are off.</remarks>
     private static ChatCacheStrategyOptions Options(CassetteDirectory directory) => new()
     {
         Store = ChatCacheStoreKind.Cassette,
         CassetteDirectory = directory.Path,
+        CassetteStableVolatileValues = false,
     };
 
     private static CacheHarness Run(ChatCacheStrategyOptions options)

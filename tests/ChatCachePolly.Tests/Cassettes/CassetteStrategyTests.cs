@@ -13,11 +13,16 @@ public sealed class CassetteStrategyTests
     private static readonly string ChatStream = Fixtures.Response("chat-stream.sse");
     private static readonly string StreamRequest = Fixtures.Request("chat-stream.request.json");
 
+    /// <remarks>
+    /// These tests pin the provider's exact bytes (ids and timestamps as sent), so the stable volatile values are off here;
+    /// <see cref="CassetteStableValuesTests"/> covers the default.
+    /// </remarks>
     private static ChatCacheStrategyOptions Options(CassetteDirectory directory, ChatCacheCassetteMode mode = ChatCacheCassetteMode.Auto) => new()
     {
         Store = ChatCacheStoreKind.Cassette,
         CassetteDirectory = directory.Path,
         CassetteMode = mode,
+        CassetteStableVolatileValues = false,
     };
 
     /// <summary>Options whose task completes when a response is stored (a stream is stored after its caller read it).</summary>

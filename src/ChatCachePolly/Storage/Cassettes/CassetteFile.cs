@@ -65,7 +65,7 @@ internal static class CassetteFile
             writer.WriteString("key", key.ToString());
             writer.WriteString("endpoint", EndpointFolder(entry.Endpoint));
             WriteRequest(writer, context, redaction, entry.Endpoint);
-            WriteResponse(writer, entry, redaction);
+            WriteResponse(writer, entry, redaction, redaction.StableVolatileValues ? new CassetteVolatiles(key) : null);
             writer.WriteEndObject();
         }
 
@@ -138,7 +138,7 @@ internal static class CassetteFile
         writer.WriteEndObject();
     }
 
-    private static void WriteResponse(Utf8JsonWriter writer, CacheEntry entry, CassetteRedaction redaction)
+    private static void WriteResponse(Utf8JsonWriter writer, CacheEntry entry, CassetteRedaction redaction, CassetteVolatiles? volatiles)
     {
         writer.WriteStartObject("response");
         writer.WriteNumber("status", entry.StatusCode);
@@ -152,7 +152,7 @@ internal static class CassetteFile
         {
             if (!redaction.IsRedactedHeader(header.Key) && !CassetteRedaction.IsTimingHeader(header.Key))
             {
-                writer.WriteString(header.Key.ToLowerInvariant(), header.Value);
+                writer.WriteString(header.Key.ToLowerInvariant(), volatiles?.Header(header.Key) ?? header.Value);
             }
         }
 
@@ -165,7 +165,7 @@ internal static class CassetteFile
             int start = 0;
             foreach (int end in ends)
             {
-                WriteEvent(writer, body[start..end], redaction);
+                WriteEvent(writer, body[start..end], redaction, volatiles);
                 start = end;
             }
 
@@ -175,7 +175,7 @@ internal static class CassetteFile
         {
             using (document)
             {
-                WriteJsonBody(writer, document.RootElement, body, redaction);
+                WriteJsonBody(writer, document.RootElement, body, redaction, volatiles);
             }
         }
         else if (CassetteJson.IsUtf8(body))
@@ -196,11 +196,11 @@ internal static class CassetteFile
     /// recording replays byte for byte, a hand-edited one replays as edited, in the same layout. A body no layout rebuilds
     /// (another indentation, escaped member names) is written as its exact text (<c>bodyText</c>) unless redaction changed it.
     /// </summary>
-    private static void WriteJsonBody(Utf8JsonWriter writer, JsonElement value, ReadOnlySpan<byte> body, CassetteRedaction redaction)
+    private static void WriteJsonBody(Utf8JsonWriter writer, JsonElement value, ReadOnlySpan<byte> body, CassetteRedaction redaction, CassetteVolatiles? volatiles)
     {
         bool exact = CassetteJson.TryFindLayout(value, body, out var layout);
-        bool redacted = !CassetteJson.Compact(value, redaction).AsSpan().SequenceEqual(CassetteJson.Compact(value, CassetteRedaction.None));
-        if (!exact && !redacted)
+        bool changed = !CassetteJson.Compact(value, redaction, volatiles).AsSpan().SequenceEqual(CassetteJson.Compact(value, CassetteRedaction.None));
+        if (!exact && !changed)
         {
             writer.WritePropertyName("bodyText");
             CassetteJson.WriteLiteralString(writer, body);
@@ -213,21 +213,22 @@ internal static class CassetteFile
         }
 
         writer.WritePropertyName("body");
-        CassetteJson.WriteValue(writer, value, redaction, sort: false, exact: true);
+        CassetteJson.WriteAnswer(writer, value, redaction, volatiles);
         CassetteReview.WriteEmbeddings(writer, value);
     }
 
     /// <summary>Writes one stream event in the most readable form that rebuilds it (after redaction) exactly.</summary>
-    private static void WriteEvent(Utf8JsonWriter writer, ReadOnlySpan<byte> text, CassetteRedaction redaction)
+    private static void WriteEvent(Utf8JsonWriter writer, ReadOnlySpan<byte> text, CassetteRedaction redaction, CassetteVolatiles? volatiles)
     {
         if (TrySplitEvent(text, out var name, out var data) && CassetteJson.TryParse(data, out var document))
         {
             using (document)
             {
-                // Structured when that rebuilds the event exactly, or when redaction changed it (its exact text must not be written).
-                var compact = CassetteJson.Compact(document.RootElement, redaction);
-                bool redacted = !compact.AsSpan().SequenceEqual(CassetteJson.Compact(document.RootElement, CassetteRedaction.None));
-                if (redacted || BuildEvent(name, compact).AsSpan().SequenceEqual(text))
+                // Structured when that rebuilds the event exactly, or when redaction or the stable volatile values changed it
+                // (its exact text must not be written).
+                var compact = CassetteJson.Compact(document.RootElement, redaction, volatiles);
+                bool changed = !compact.AsSpan().SequenceEqual(CassetteJson.Compact(document.RootElement, CassetteRedaction.None));
+                if (changed || BuildEvent(name, compact).AsSpan().SequenceEqual(text))
                 {
                     writer.WriteStartObject();
                     if (!name.IsEmpty)
@@ -236,7 +237,7 @@ internal static class CassetteFile
                     }
 
                     writer.WritePropertyName("data");
-                    CassetteJson.WriteValue(writer, document.RootElement, redaction, sort: false, exact: true);
+                    CassetteJson.WriteAnswer(writer, document.RootElement, redaction, volatiles);
                     writer.WriteEndObject();
                     return;
                 }

@@ -83,13 +83,16 @@ internal static class CassetteJson
         return false;
     }
 
-    /// <summary>A JSON value in <paramref name="layout"/>, tokens as they were written, with <paramref name="redaction"/> applied.</summary>
-    public static byte[] Render(JsonElement value, CassetteRedaction redaction, Layout layout)
+    /// <summary>
+    /// A JSON value in <paramref name="layout"/>, tokens as they were written, with <paramref name="redaction"/> applied and,
+    /// for an answer being recorded, its volatile values replaced by <paramref name="volatiles"/>.
+    /// </summary>
+    public static byte[] Render(JsonElement value, CassetteRedaction redaction, Layout layout, CassetteVolatiles? volatiles = null)
     {
         var output = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(output, layout == Layout.Compact ? CompactOptions : IndentedOptions))
         {
-            WriteValue(writer, value, redaction, sort: false, exact: true);
+            WriteAnswer(writer, value, redaction, volatiles);
         }
 
         if (layout == Layout.IndentedWithNewline)
@@ -101,7 +104,51 @@ internal static class CassetteJson
     }
 
     /// <summary>The compact form of a JSON value (as a stream event's data is replayed), with <paramref name="redaction"/> applied.</summary>
-    public static byte[] Compact(JsonElement value, CassetteRedaction redaction) => Render(value, redaction, Layout.Compact);
+    public static byte[] Compact(JsonElement value, CassetteRedaction redaction, CassetteVolatiles? volatiles = null) => Render(value, redaction, Layout.Compact, volatiles);
+
+    /// <summary>
+    /// Writes an answer (a response body, or a stream event's data) as <see cref="WriteValue"/> does, replacing the volatile
+    /// values of the answer object, and of the <c>response</c> or <c>message</c> object a stream event wraps, with
+    /// <paramref name="volatiles"/> (nothing is replaced deeper: see <see cref="CassetteVolatiles"/>).
+    /// </summary>
+    public static void WriteAnswer(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, CassetteVolatiles? volatiles)
+    {
+        if (volatiles is null || value.ValueKind != JsonValueKind.Object)
+        {
+            WriteValue(writer, value, redaction, sort: false, exact: true);
+            return;
+        }
+
+        WriteAnswerObject(writer, value, redaction, volatiles, wrappedMessage: false);
+    }
+
+    private static void WriteAnswerObject(Utf8JsonWriter writer, JsonElement answer, CassetteRedaction redaction, CassetteVolatiles volatiles, bool wrappedMessage)
+    {
+        bool messageStart = answer.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("message_start");
+        writer.WriteStartObject();
+        foreach (var member in answer.EnumerateObject())
+        {
+            writer.WritePropertyName(member.Name);
+            if (redaction.IsRedactedMember(member.Name) && member.Value.ValueKind != JsonValueKind.Null)
+            {
+                WriteRedacted(writer, member.Value.ValueKind);
+            }
+            else if (volatiles.Replace(answer, member.Name, member.Value, wrappedMessage) is { } stable)
+            {
+                writer.WriteRawValue(stable, skipInputValidation: true);
+            }
+            else if (!wrappedMessage && member.Value.ValueKind == JsonValueKind.Object && (member.NameEquals("response") || (messageStart && member.NameEquals("message"))))
+            {
+                WriteAnswerObject(writer, member.Value, redaction, volatiles, wrappedMessage: member.NameEquals("message"));
+            }
+            else
+            {
+                WriteValue(writer, member.Value, redaction, sort: false, exact: true);
+            }
+        }
+
+        writer.WriteEndObject();
+    }
 
     /// <summary>
     /// Writes <paramref name="value"/>, redacting members by name at any depth (a <c>null</c> hides nothing and stays), with

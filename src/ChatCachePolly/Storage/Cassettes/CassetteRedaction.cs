@@ -21,8 +21,9 @@ internal sealed class CassetteRedaction
     private readonly FrozenSet<string> _headers;
     private readonly FrozenSet<string> _members;
 
-    public CassetteRedaction(IEnumerable<string>? headers, IEnumerable<string>? additionalKeyHeaders, IEnumerable<string>? members)
+    public CassetteRedaction(IEnumerable<string>? headers, IEnumerable<string>? additionalKeyHeaders, IEnumerable<string>? members, bool stableVolatileValues = false)
     {
+        StableVolatileValues = stableVolatileValues;
         _headers = BuiltInHeaders
             .Concat(headers ?? [])
             .Concat(additionalKeyHeaders ?? [])
@@ -32,6 +33,12 @@ internal sealed class CassetteRedaction
         _members = (members ?? []).Where(static m => m.Length > 0).ToFrozenSet(StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// Whether recordings hold stable values in place of the answer's volatile ones (ids, timestamps, request ids:
+    /// <see cref="CassetteVolatiles"/>), per <see cref="ChatCacheStrategyOptions.CassetteStableVolatileValues"/>.
+    /// </summary>
+    public bool StableVolatileValues { get; }
+
     /// <summary>Redacts nothing but the built-in headers (reading files, comparing forms).</summary>
     public static CassetteRedaction None { get; } = new(null, null, null);
 
@@ -39,7 +46,8 @@ internal sealed class CassetteRedaction
     public static CassetteRedaction From(ChatCacheStrategyOptions options) => new(
         options.CassetteRedactedHeaders,
         options.AdditionalKeyHeaders,
-        (IEnumerable<string>?)options.CassetteRedactedJsonMembers ?? ChatCacheStrategyOptions.DefaultCassetteRedactedJsonMembers);
+        (IEnumerable<string>?)options.CassetteRedactedJsonMembers ?? ChatCacheStrategyOptions.DefaultCassetteRedactedJsonMembers,
+        options.CassetteStableVolatileValues);
 
     public bool IsRedactedHeader(string name) =>
         _headers.Contains(name) || name.StartsWith("x-ratelimit-", StringComparison.OrdinalIgnoreCase);

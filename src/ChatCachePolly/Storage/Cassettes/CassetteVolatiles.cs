@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ChatCachePolly.Keys;
+
+namespace ChatCachePolly.Storage.Cassettes;
+
+/// <summary>
+/// The stable values a recording holds in place of the answer's volatile ones
+/// (<see cref="ChatCacheStrategyOptions.CassetteStableVolatileValues"/>), so that recording the same answer twice writes the
+/// same file: ids derived from the cache key (the same in every chunk of one stream), one fixed timestamp.
+/// </summary>
+/// <remarks>
+/// <para>Only values that no later request sends back are replaced, so a test that replays a conversation keys its next turn
+/// exactly as the recording run did:</para>
+/// <list type="bullet">
+/// <item><description>
+/// On the answer object (a body's root, or the <c>response</c>/<c>message</c> object a stream event wraps): <c>id</c> of a
+/// chat or text completion (<c>chatcmpl-…</c>, <c>cmpl-…</c>) and of an Anthropic message (<c>msg_…</c>, where the object's
+/// <c>type</c> is <c>message</c> or it is the <c>message</c> of a <c>message_start</c>); Gemini's <c>responseId</c>;
+/// <c>created</c> and <c>created_at</c> (a number: <see cref="Created"/>; Ollama's ISO string: <see cref="CreatedIso"/>).
+/// </description></item>
+/// <item><description>The <c>x-request-id</c> and <c>request-id</c> headers.</description></item>
+/// </list>
+/// <para>
+/// Never replaced: tool call ids (<c>call_…</c>, <c>toolu_…</c>), Responses ids (<c>resp_…</c>, which
+/// <c>previous_response_id</c> sends back) and the ids of Responses output items (<c>msg_…</c>, <c>fc_…</c>, sent back as
+/// input items): the recording run's caller saw the provider's values and keyed its next request with them, and the provider
+/// only knows its own. A body kept as exact text (<c>bodyText</c>) or a stream event kept as exact text (not <c>data:</c> +
+/// JSON, such as Ollama's NDJSON lines) is written as it came.
+/// </para>
+/// </remarks>
+internal sealed class CassetteVolatiles
+{
+    /// <summary>The timestamp every recording holds for <c>created</c>/<c>created_at</c>: 2024-01-01T00:00:00Z.</summary>
+    public const long Created = 1_704_067_200;
+
+    /// <summary><see cref="Created"/> as an ISO 8601 string (Ollama's <c>created_at</c>).</summary>
+    public const string CreatedIso = "2024-01-01T00:00:00Z";
+
+    private readonly string _hex;
+
+    public CassetteVolatiles(ChatCacheKey key) =>
+        _hex = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("chatcache-cassette-volatiles/1|" + key)));
+
+    /// <summary>
+    /// The stable value of member <paramref name="name"/> of an answer object (<paramref name="answer"/>: a body's root, or the
+    /// object a stream event wraps), as raw JSON; <see langword="null"/> to keep the value.
+    /// </summary>
+    public string? Replace(JsonElement answer, string name, JsonElement value, bool wrappedMessage)
+    {
+        switch (name)
+        {
+            case "id" when value.ValueKind == JsonValueKind.String:
+                string id = value.GetString()!;
+                if (id.StartsWith("chatcmpl-", StringComparison.Ordinal))
+                {
+                    return Quote("chatcmpl-" + _hex[..29]);
+                }
+
+                if (id.StartsWith("cmpl-", StringComparison.Ordinal))
+                {
+                    return Quote("cmpl-" + _hex[..29]);
+                }
+
+                bool anthropicMessage = wrappedMessage
+                    || (answer.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("message"));
+                return anthropicMessage && id.StartsWith("msg_", StringComparison.Ordinal) ? Quote("msg_" + _hex[..24]) : null;
+            case "responseId" when value.ValueKind == JsonValueKind.String:
+                return Quote(_hex[..22]);
+            case "created" or "created_at" when value.ValueKind == JsonValueKind.Number:
+                return Created.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            case "created_at" when value.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(value.GetString(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out _):
+                return Quote(CreatedIso);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The stable value of a response header, or <see langword="null"/> to keep it.</summary>
+    public string? Header(string name) =>
+        name.Equals("x-request-id", StringComparison.OrdinalIgnoreCase) || name.Equals("request-id", StringComparison.OrdinalIgnoreCase)
+            ? "req_" + _hex[32..64]
+            : null;
+
+    private static string Quote(string value) => "\"" + value + "\"";
+}
