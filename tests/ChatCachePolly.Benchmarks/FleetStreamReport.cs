@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Net;
 using System.Text;
 using ChatCachePolly.Storage;
@@ -109,7 +110,10 @@ internal static class FleetStreamReport
         throw new TimeoutException("The recording never landed in Redis.");
     }
 
-    /// <summary>An SSE upstream: the first event after a delay, then one event per interval, then <c>[DONE]</c>.</summary>
+    /// <summary>
+    /// An SSE upstream: the first event after a delay, then one chat-completion chunk per interval, then <c>[DONE]</c>,
+    /// written into a <see cref="Pipe"/> the response streams from.
+    /// </summary>
     private sealed class PacedStreamHandler(TimeSpan firstEvent, TimeSpan between, int events) : HttpMessageHandler
     {
         private long _calls;
@@ -120,54 +124,28 @@ internal static class FleetStreamReport
         {
             Interlocked.Increment(ref _calls);
             await Task.Delay(firstEvent, cancellationToken);
-            var content = new StreamContent(new PacedEvents(between, events));
+            var pipe = new Pipe();
+            _ = WriteEventsAsync(pipe.Writer);
+            var content = new StreamContent(pipe.Reader.AsStream());
             content.Headers.TryAddWithoutValidation("Content-Type", "text/event-stream");
             return new HttpResponseMessage(HttpStatusCode.OK) { Content = content, RequestMessage = request };
         }
-    }
 
-    /// <summary>A read-only stream of chat-completion chunks, one per read, <paramref name="between"/> apart.</summary>
-    private sealed class PacedEvents(TimeSpan between, int events) : Stream
-    {
-        private int _sent;
-        private ReadOnlyMemory<byte> _pending;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        private async Task WriteEventsAsync(PipeWriter writer)
         {
-            if (_pending.IsEmpty)
+            for (int i = 0; i <= events; i++)
             {
-                if (_sent > events)
+                if (i > 0)
                 {
-                    return 0;
+                    await Task.Delay(between);
                 }
 
-                if (_sent > 0)
-                {
-                    await Task.Delay(between, cancellationToken);
-                }
-
-                _pending = Encoding.UTF8.GetBytes(_sent == events
+                await writer.WriteAsync(Encoding.UTF8.GetBytes(i == events
                     ? "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
-                    : $"data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"word{_sent} \"}},\"finish_reason\":null}}]}}\n\n");
-                _sent++;
+                    : $"data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"word{i} \"}},\"finish_reason\":null}}]}}\n\n"));
             }
 
-            int n = Math.Min(buffer.Length, _pending.Length);
-            _pending[..n].CopyTo(buffer);
-            _pending = _pending[n..];
-            return n;
+            await writer.CompleteAsync();
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
