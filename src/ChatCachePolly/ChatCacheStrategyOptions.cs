@@ -199,14 +199,16 @@ public class ChatCacheStrategyOptions : ResilienceStrategyOptions
     /// Gets or sets a value indicating whether a recording holds stable values in place of the answer's volatile ones, so that
     /// recording the same answer twice writes the same file (an empty <c>git diff</c> after a re-record): completion and
     /// Anthropic message ids derived from the cache key (the same in every chunk of one stream), Gemini's <c>responseId</c>,
-    /// <c>created</c>/<c>created_at</c> as 2024-01-01T00:00:00Z, and the <c>x-request-id</c>/<c>request-id</c> headers.
+    /// <c>created</c>/<c>created_at</c> as 2024-01-01T00:00:00Z, the <c>x-request-id</c>/<c>request-id</c> headers, and tool
+    /// call ids.
     /// </summary>
     /// <remarks>
-    /// Only values that no later request sends back are replaced: tool call ids, Responses ids (<c>resp_…</c>) and Responses
-    /// output item ids stay as the provider wrote them, because the recording run's caller keyed its next turn with them and
-    /// a replayed conversation must key it the same way. The recording run's own caller gets the provider's answer
-    /// unchanged; replays get the stable values, which every SDK reads like the originals. Turn it off to record the
-    /// provider's bytes exactly (a replay is then the provider's answer byte for byte).
+    /// Tool call ids (chat <c>tool_calls[].id</c>, Anthropic <c>tool_use</c> ids) are replaced too, and the cassette keys
+    /// them by their order in the request, not their value, so a recorded tool conversation replays turn by turn whichever
+    /// ids the provider chose. Responses ids (<c>resp_…</c>) and Responses output item ids stay as the provider wrote them:
+    /// they name what the provider stored. The recording run's own caller gets the provider's answer unchanged; replays
+    /// get the stable values, which every SDK reads like the originals. Turn it off to record the provider's bytes exactly
+    /// (a replay is then the provider's answer byte for byte) and key tool call ids by value.
     /// </remarks>
     /// <value>Defaults to <see langword="true"/>.</value>
     public bool CassetteStableVolatileValues { get; set; } = true;

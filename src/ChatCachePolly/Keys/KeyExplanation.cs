@@ -65,7 +65,8 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         }
 
         var canonical = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
-        string bodyPart = CanonicalJson.TryWrite(body, ignored, endpointKind, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
+        byte[]? ordinals = keyBuilder.OrdinalToolCallIds ? ToolCallIds.ToOrdinals(body, endpointKind) : null; // as the key has it
+        string bodyPart = CanonicalJson.TryWrite(ordinals is null ? body : ordinals, ignored, endpointKind, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
         canonical.Clear();
 
         if (application)

@@ -78,7 +78,8 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
         new RequestKeyBuilder(
             options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields),
             options.AdditionalKeyHeaders,
-            keyCredentials: options.Store != ChatCacheStoreKind.Cassette),
+            keyCredentials: options.Store != ChatCacheStoreKind.Cassette,
+            ordinalToolCallIds: options.Store == ChatCacheStoreKind.Cassette && options.CassetteStableVolatileValues),
         partition,
         options.MaxRequestBodyBytes,
         options.ExplainMisses,

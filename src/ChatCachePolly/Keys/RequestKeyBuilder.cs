@@ -67,10 +67,15 @@ internal sealed class RequestKeyBuilder
     /// <paramref name="additionalHeaders"/>) is left out, so a recording replays with another key or none. The organization
     /// and project headers stay in.
     /// </param>
-    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null, bool keyCredentials = true)
+    /// <param name="ordinalToolCallIds">
+    /// <see langword="true"/> for a cassette store with stable values: tool call ids are keyed by their order, not their
+    /// value (<see cref="ToolCallIds"/>).
+    /// </param>
+    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null, bool keyCredentials = true, bool ordinalToolCallIds = false)
     {
         ArgumentNullException.ThrowIfNull(ignored);
         Ignored = ignored;
+        OrdinalToolCallIds = ordinalToolCallIds;
 
         // The default set stands for "each protocol's defaults"; a list of the user's applies to every protocol.
         _nativeIgnored = ReferenceEquals(ignored, IgnoredMembers.Default) ? null : ignored;
@@ -96,6 +101,9 @@ internal sealed class RequestKeyBuilder
 
     /// <summary>Gets a value indicating whether the credential headers are part of the key (false for cassettes).</summary>
     public bool KeysCredentials { get; }
+
+    /// <summary>Gets a value indicating whether tool call ids are keyed by their order (cassettes with stable values).</summary>
+    public bool OrdinalToolCallIds { get; }
 
     /// <summary>Extra request headers whose values are part of the key (lower-case), after the built-in tenant headers.</summary>
     public string[] AdditionalHeaders { get; }
@@ -140,7 +148,8 @@ internal sealed class RequestKeyBuilder
             WriteFrame(buffer, KeyFormatVersion, request, uri, partition, endpoint, tenantIdentity: KeysCredentials ? tenantIdentity : null);
 
             // The body is last, so it needs no length prefix.
-            if (!CanonicalJson.TryWrite(body, IgnoredFor(endpoint), endpoint, buffer, out facts))
+            byte[]? ordinals = OrdinalToolCallIds ? ToolCallIds.ToOrdinals(body, endpoint) : null;
+            if (!CanonicalJson.TryWrite(ordinals is null ? body : ordinals, IgnoredFor(endpoint), endpoint, buffer, out facts))
             {
                 facts = default;
                 return false;

@@ -62,6 +62,7 @@ public sealed partial class CassetteStableValuesTests
     {
         string text = Fixtures.Response(fixture);
         text = ChatCompletionId().Replace(text, $"chatcmpl-Call{call}x{new string((char)('a' + call), 20)}");
+        text = ToolCallId().Replace(text, $"call_Provider{call}Chose{new string((char)('k' + call), 12)}");
         text = Created().Replace(text, m => $"\"{m.Groups[1].Value}\":{1764151200 + (call * 7919)}");
         var content = new StringContent(text, Encoding.UTF8);
         content.Headers.ContentType = new(fixture.EndsWith(".sse", StringComparison.Ordinal) ? "text/event-stream" : "application/json");
@@ -123,11 +124,15 @@ public sealed partial class CassetteStableValuesTests
     }
 
     [Fact]
-    public async Task Ids_a_later_request_sends_back_are_kept()
+    public async Task Responses_ids_are_kept_and_tool_call_ids_become_stable_in_every_chunk()
     {
         using var tools = new CassetteDirectory();
-        string toolStream = (await RecordAsync(tools, CacheHarness.ChatUrl, StreamedToolsRequest, () => Answer("chat-stream-tool-calls.sse", 1))).Bytes is var b ? Encoding.UTF8.GetString(b) : "";
-        Assert.Contains("call_Xk2pQ9mZt7aB3cD4eF5gH6iJ", toolStream, StringComparison.Ordinal);
+        var recorded = await RecordAsync(tools, CacheHarness.ChatUrl, StreamedToolsRequest, () => Answer("chat-stream-tool-calls.sse", 1));
+        string toolStream = Encoding.UTF8.GetString(recorded.Bytes);
+        Assert.Contains("call_Provider1Chose", recorded.CallerRead, StringComparison.Ordinal); // the recording run's caller: the provider's id
+        Assert.DoesNotContain("call_Provider1Chose", toolStream, StringComparison.Ordinal);
+        var stableIds = StableToolCallId().Matches(toolStream).Select(m => m.Value).Distinct().ToList();
+        Assert.Single(stableIds); // one call, the same id wherever the stream repeats it
 
         using var responses = new CassetteDirectory();
         string request = """{"model":"gpt-4.1-mini","instructions":"You are a concise assistant.","input":"What is the capital of France?","stream":true}""";
@@ -144,13 +149,67 @@ public sealed partial class CassetteStableValuesTests
         Assert.Contains($"\"created_at\":{CassetteVolatiles.Created}", replayed, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A two-turn tool conversation, as an application runs it: the second turn sends back the id of the call the first
+    /// answer made. Recorded twice (the provider choosing another id each time), it writes the same two files; replayed,
+    /// the second turn (now sending the stable id) finds its recording.
+    /// </summary>
+    [Fact]
+    public async Task A_tool_conversation_re_records_to_the_same_files_and_replays_turn_by_turn()
+    {
+        using var first = new CassetteDirectory();
+        using var second = new CassetteDirectory();
+
+        await ConverseAsync(first, call: 1, replay: false);
+        await ConverseAsync(second, call: 2, replay: false);
+
+        Assert.Equal(2, first.Files.Length);
+        Assert.Equal(first.Files, second.Files);
+        foreach (string file in first.Files)
+        {
+            Assert.Equal(File.ReadAllText(Path.Combine(first.Path, file)), File.ReadAllText(Path.Combine(second.Path, file)));
+        }
+
+        await ConverseAsync(first, call: 3, replay: true);
+    }
+
+    /// <summary>Turn 1 (the model asks for a tool), turn 2 (the tool's result, naming the call): both through one harness.</summary>
+    private static async Task ConverseAsync(CassetteDirectory directory, int call, bool replay)
+    {
+        var options = new ChatCacheStrategyOptions
+        {
+            Store = ChatCacheStoreKind.Cassette,
+            CassetteDirectory = directory.Path,
+            CassetteMode = replay ? ChatCacheCassetteMode.Replay : ChatCacheCassetteMode.Record,
+        };
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        using var harness = CacheHarness.Create(options, time: time, store: new CassetteChatCacheStore(directory.Path, CassetteRedaction.From(options), time));
+        harness.Responder = request => request.Content!.ReadAsStringAsync().GetAwaiter().GetResult().Contains("\"role\":\"tool\"", StringComparison.Ordinal)
+            ? Answer("chat.json", call)
+            : Answer("chat-tool-calls.json", call);
+
+        string turn1 = Fixtures.Request("chat-tools.request.json");
+        using var answer1 = await harness.SendAsync(CacheHarness.ChatRequest(turn1), TestContext.Current.CancellationToken);
+        var toolCall = JsonNode.Parse(await answer1.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["choices"]![0]!["message"]!["tool_calls"]![0]!;
+        string id = (string)toolCall["id"]!;
+        Assert.Equal(replay, !id.StartsWith("call_Provider", StringComparison.Ordinal));
+
+        var turn2 = JsonNode.Parse(turn1)!;
+        turn2["messages"]!.AsArray().Add(new JsonObject { ["role"] = "assistant", ["content"] = null, ["tool_calls"] = new JsonArray(toolCall.DeepClone()) });
+        turn2["messages"]!.AsArray().Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = id, ["content"] = "{\"temperature\":18}" });
+        using var answer2 = await harness.SendAsync(CacheHarness.ChatRequest(turn2.ToJsonString()), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, answer2.StatusCode);
+        Assert.Equal(replay ? 0 : 2, harness.UpstreamCalls);
+        await answer2.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+    }
+
     [Theory]
-    [InlineData("""{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","content":[{"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9"}]}""", "msg_", "toolu_01A09q90qw90lq917835lq9")]
+    [InlineData("""{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","content":[{"type":"text","id":"text_keep"},{"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9"}]}""", "msg_", "text_keep")]
     [InlineData("""{"type":"message_start","message":{"id":"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY","type":"message","content":[]}}""", "msg_", null)]
     [InlineData("""{"candidates":[],"responseId":"mKUlaPvyDKe0nvgPqJbv2Ag","modelVersion":"gemini-2.5-flash"}""", null, null)]
     [InlineData("""{"model":"llama3.2","created_at":"2025-07-22T20:33:28.123648Z","done":true}""", null, null)]
     [InlineData("""{"type":"response.output_item.added","item":{"id":"msg_0a1b2c3d","type":"message"},"item_id":"msg_0a1b2c3d"}""", null, "msg_0a1b2c3d")]
-    [InlineData("""{"id":"chatcmpl-abc","created":1764151200,"choices":[{"message":{"tool_calls":[{"id":"call_keep","created":5}]}}]}""", "chatcmpl-", "call_keep")]
+    [InlineData("""{"id":"chatcmpl-abc","created":1764151200,"choices":[{"message":{"tool_calls":[{"id":"call_changes","function":{"id":"call_keep"},"created":5}]}}]}""", "chatcmpl-", "call_keep")]
     public void Only_the_answer_objects_volatile_values_change(string json, string? stableIdPrefix, string? kept)
     {
         using var document = JsonDocument.Parse(json);
@@ -173,6 +232,8 @@ public sealed partial class CassetteStableValuesTests
             Assert.Contains(kept, written, StringComparison.Ordinal);
         }
 
+        Assert.DoesNotContain("toolu_01A09q90qw90lq917835lq9", written, StringComparison.Ordinal); // a tool call's id: stable
+        Assert.DoesNotContain("call_changes", written, StringComparison.Ordinal);
         Assert.DoesNotContain("2025-07-22", written, StringComparison.Ordinal);
         Assert.DoesNotContain("mKUlaPvyDKe0nvgPqJbv2Ag", written, StringComparison.Ordinal);
         Assert.DoesNotContain("1764151200", written, StringComparison.Ordinal);
@@ -187,4 +248,10 @@ public sealed partial class CassetteStableValuesTests
 
     [GeneratedRegex("(resp|msg)_[0-9a-f]{20,}")]
     private static partial Regex ResponsesIds();
+
+    [GeneratedRegex("call_[A-Za-z0-9]+")]
+    private static partial Regex ToolCallId();
+
+    [GeneratedRegex("call_[0-9a-f]{24}\\b")]
+    private static partial Regex StableToolCallId();
 }

@@ -123,6 +123,12 @@ internal static class CassetteFile
 
         if (context.RequestBody is { } body)
         {
+            // With stable values the tool call ids are shown as they are keyed: by their order (#1, #2, ...).
+            if (redaction.StableVolatileValues && Keys.ToolCallIds.ToOrdinals(body, endpoint) is { } ordinals)
+            {
+                body = ordinals;
+            }
+
             writer.WritePropertyName("body");
             try
             {

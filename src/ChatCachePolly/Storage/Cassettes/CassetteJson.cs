@@ -143,11 +143,58 @@ internal static class CassetteJson
             }
             else
             {
-                WriteValue(writer, member.Value, redaction, sort: false, exact: true);
+                WriteWithToolCallIds(writer, member.Value, redaction, volatiles, member.Name);
             }
         }
 
         writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes a value inside an answer as <see cref="WriteValue"/> does, with the ids of the tool calls it holds replaced by
+    /// stable ones (<see cref="CassetteVolatiles.ToolCallId"/>): an item of a <c>tool_calls</c> array (chat, streamed or not)
+    /// and an Anthropic <c>tool_use</c> block (a message's <c>content</c>, a stream's <c>content_block</c>).
+    /// </summary>
+    private static void WriteWithToolCallIds(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, CassetteVolatiles volatiles, string parent)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                bool toolCall = parent == "tool_calls"
+                    || (value.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("tool_use"));
+                writer.WriteStartObject();
+                foreach (var member in value.EnumerateObject())
+                {
+                    writer.WritePropertyName(member.Name);
+                    if (redaction.IsRedactedMember(member.Name) && member.Value.ValueKind != JsonValueKind.Null)
+                    {
+                        WriteRedacted(writer, member.Value.ValueKind);
+                    }
+                    else if (toolCall && member.NameEquals("id") && member.Value.ValueKind == JsonValueKind.String)
+                    {
+                        writer.WriteStringValue(volatiles.ToolCallId(member.Value.GetString()!));
+                    }
+                    else
+                    {
+                        WriteWithToolCallIds(writer, member.Value, redaction, volatiles, member.Name);
+                    }
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in value.EnumerateArray())
+                {
+                    WriteWithToolCallIds(writer, item, redaction, volatiles, parent);
+                }
+
+                writer.WriteEndArray();
+                break;
+            default:
+                WriteValue(writer, value, redaction, sort: false, exact: true);
+                break;
+        }
     }
 
     /// <summary>

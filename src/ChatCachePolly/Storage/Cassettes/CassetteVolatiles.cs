@@ -11,8 +11,7 @@ namespace ChatCachePolly.Storage.Cassettes;
 /// same file: ids derived from the cache key (the same in every chunk of one stream), one fixed timestamp.
 /// </summary>
 /// <remarks>
-/// <para>Only values that no later request sends back are replaced, so a test that replays a conversation keys its next turn
-/// exactly as the recording run did:</para>
+/// <para>Replaced, so that a test that replays a conversation keys its next turn exactly as the recording run did:</para>
 /// <list type="bullet">
 /// <item><description>
 /// On the answer object (a body's root, or the <c>response</c>/<c>message</c> object a stream event wraps): <c>id</c> of a
@@ -23,11 +22,16 @@ namespace ChatCachePolly.Storage.Cassettes;
 /// <item><description>The <c>x-request-id</c> and <c>request-id</c> headers.</description></item>
 /// </list>
 /// <para>
-/// Never replaced: tool call ids (<c>call_…</c>, <c>toolu_…</c>), Responses ids (<c>resp_…</c>, which
-/// <c>previous_response_id</c> sends back) and the ids of Responses output items (<c>msg_…</c>, <c>fc_…</c>, sent back as
-/// input items): the recording run's caller saw the provider's values and keyed its next request with them, and the provider
-/// only knows its own. A body kept as exact text (<c>bodyText</c>) or a stream event kept as exact text (not <c>data:</c> +
-/// JSON, such as Ollama's NDJSON lines) is written as it came.
+/// Tool call ids (<c>tool_calls[].id</c> of a chat answer, <c>call_…</c>; the <c>id</c> of an Anthropic <c>tool_use</c>
+/// block, <c>toolu_…</c>) are sent back by the next turn; they are replaced too (<see cref="ToolCallId"/>), because a cassette
+/// keys them by their order, not their value (<see cref="Keys.ToolCallIds"/>): the next turn's key is the same whether it
+/// sends the provider's id (the recording run) or the stable one (a replay).
+/// </para>
+/// <para>
+/// Never replaced: Responses ids (<c>resp_…</c>, which <c>previous_response_id</c> sends back) and the ids of Responses
+/// output items (<c>msg_…</c>, <c>fc_…</c>, <c>call_id</c>, sent back as input items): they name what the provider stored,
+/// and only the provider's own values work in a live next turn. A body kept as exact text (<c>bodyText</c>) or a stream
+/// event kept as exact text (not <c>data:</c> + JSON, such as Ollama's NDJSON lines) is written as it came.
 /// </para>
 /// </remarks>
 internal sealed class CassetteVolatiles
@@ -39,6 +43,7 @@ internal sealed class CassetteVolatiles
     public const string CreatedIso = "2024-01-01T00:00:00Z";
 
     private readonly string _hex;
+    private readonly Dictionary<string, string> _toolCallIds = new(StringComparer.Ordinal);
 
     public CassetteVolatiles(ChatCacheKey key) =>
         _hex = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("chatcache-cassette-volatiles/1|" + key)));
@@ -75,6 +80,26 @@ internal sealed class CassetteVolatiles
             default:
                 return null;
         }
+    }
+
+    /// <summary>
+    /// The stable id of a tool call the answer makes (<paramref name="id"/> as the provider chose it): its prefix
+    /// (<c>call_</c>, <c>toolu_</c>) and hex digits derived from the key and the call's order in the answer, the same for
+    /// every chunk that repeats it. The next turn sends it back, and a cassette keys tool call ids by their order
+    /// (<see cref="Keys.ToolCallIds"/>), so the next turn's key is the same whichever id the recording run's caller saw.
+    /// </summary>
+    public string ToolCallId(string id)
+    {
+        if (!_toolCallIds.TryGetValue(id, out string? stable))
+        {
+            int underscore = id.IndexOf('_', StringComparison.Ordinal);
+            string prefix = underscore is > 0 and < 16 ? id[..(underscore + 1)] : "call_";
+            string ordinal = (_toolCallIds.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            stable = prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + "|tool-call|" + ordinal)))[..24];
+            _toolCallIds.Add(id, stable);
+        }
+
+        return stable;
     }
 
     /// <summary>The stable value of a response header, or <see langword="null"/> to keep it.</summary>
