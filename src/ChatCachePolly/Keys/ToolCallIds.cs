@@ -34,16 +34,21 @@ internal static class ToolCallIds
             return null;
         }
 
-        JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            return Rewrite(body);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
         {
+            // Not JSON, or JSON that JsonNode refuses (a duplicate member name): keyed as it is, by the key builder's own
+            // rules. Bad input never throws out of keying.
             return null;
         }
+    }
 
+    private static byte[]? Rewrite(ReadOnlySpan<byte> body)
+    {
+        var root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
         if (root is not JsonObject { } request || request["messages"] is not JsonArray messages)
         {
             return null;

@@ -53,6 +53,8 @@ public sealed class ToolCallIdsTests
     [InlineData("""{"model":"gpt-4o-mini","messages":"tool_calls"}""", false)]
     [InlineData("""{"model":"gpt-4o-mini","messages":[{"role":"tool","tool_call_id":7}]}""", false)]
     [InlineData("""not json "tool_calls" """, false)]
+    [InlineData("""{"model":"gpt-4o-mini","messages":[{"role":"tool","tool_call_id":"a","tool_call_id":"b"}]}""", false)]
+    [InlineData("""{"messages":[{"role":"tool","tool_call_id":"a"}],"messages":[]}""", false)]
     public void A_body_with_nothing_to_replace_is_keyed_as_it_is(string body, bool responsesEndpoint) =>
         Assert.Null(ToolCallIds.ToOrdinals(Encoding.UTF8.GetBytes(body), responsesEndpoint ? EndpointKind.Responses : EndpointKind.ChatCompletions));
 
