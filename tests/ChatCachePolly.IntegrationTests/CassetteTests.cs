@@ -145,6 +145,63 @@ public sealed class CassetteTests
     }
 
     /// <summary>A host configured the way an application is: <c>AddChatCachedOpenAI(name, configuration)</c> with a <c>Cache</c> section.</summary>
+    /// <summary>
+    /// Issue 29: a tool conversation through the OpenAI SDK (the model calls a tool, the next turn sends back the call's id
+    /// with the result). Recorded twice, the provider choosing new ids each time, it writes the same files; replayed with no
+    /// key, the second turn sends the recording's stable id and still finds its recording.
+    /// </summary>
+    [Fact]
+    public async Task A_tool_conversation_re_records_to_the_same_files_and_replays_through_the_sdk()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var first = new TemporaryDirectory();
+        using var second = new TemporaryDirectory();
+
+        (string Answer, string CallId) recorded, again;
+        await using (var host = CreateHost(server, first.Path, ChatCacheCassetteMode.Record, apiKey: RecordingKey))
+        {
+            recorded = await ConverseWithToolAsync(host);
+        }
+
+        await using (var host = CreateHost(server, second.Path, ChatCacheCassetteMode.Record, apiKey: RecordingKey))
+        {
+            again = await ConverseWithToolAsync(host);
+        }
+
+        int upstream = server.Requests.Count;
+        Assert.Equal(4, upstream);
+        Assert.NotEqual(recorded.CallId, again.CallId); // the provider chose another id
+        Assert.Equal(2, first.Files().Count);
+        Assert.Equal(first.Files(), second.Files());
+        foreach (string file in first.Files())
+        {
+            Assert.Equal(File.ReadAllText(System.IO.Path.Combine(first.Path, file)), File.ReadAllText(System.IO.Path.Combine(second.Path, file)));
+        }
+
+        await using var replay = CreateHost(server, first.Path, ChatCacheCassetteMode.Replay, apiKey: null);
+        var replayed = await ConverseWithToolAsync(replay);
+
+        Assert.Equal(upstream, server.Requests.Count);
+        Assert.Equal(recorded.Answer, replayed.Answer);
+        Assert.Matches("^call_[0-9a-f]{24}$", replayed.CallId);
+    }
+
+    /// <summary>Two turns: the model asks for the weather tool; the tool's result goes back under the call's id.</summary>
+    private static async Task<(string Answer, string CallId)> ConverseWithToolAsync(Host host)
+    {
+        var chat = host.Get<ChatClient>();
+        var weather = ChatTool.CreateFunctionTool(
+            "get_weather", "Gets the weather of a city", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"""));
+        var messages = new List<ChatMessage> { new UserChatMessage("What is the weather in Paris?") };
+        ChatCompletion call = await chat.CompleteChatAsync(messages, new ChatCompletionOptions { Tools = { weather } }, Ct);
+        var toolCall = Assert.Single(call.ToolCalls);
+
+        messages.Add(new AssistantChatMessage(call));
+        messages.Add(new ToolChatMessage(toolCall.Id, "18 degrees and sunny"));
+        ChatCompletion answer = await chat.CompleteChatAsync(messages, new ChatCompletionOptions { Tools = { weather }, ToolChoice = ChatToolChoice.CreateNoneChoice() }, Ct);
+        return (answer.Content[0].Text, toolCall.Id);
+    }
+
     private static Host CreateHost(LoopbackOpenAIServer server, string directory, ChatCacheCassetteMode mode, string? apiKey, params string[] redactedMembers)
     {
         var settings = new Dictionary<string, string?>
