@@ -48,7 +48,9 @@ internal static class ToolCallIds
 
     private static byte[]? Rewrite(ReadOnlySpan<byte> body)
     {
-        var root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        // Strict, as the canonical form reads a body (no comments, no trailing commas, depth 64): a body the key builder would
+        // refuse is never made acceptable here.
+        var root = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = CanonicalJson.MaxDepth });
         if (root is not JsonObject { } request || request["messages"] is not JsonArray messages)
         {
             return null;

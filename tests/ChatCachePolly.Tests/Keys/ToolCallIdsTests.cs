@@ -58,6 +58,21 @@ public sealed class ToolCallIdsTests
     public void A_body_with_nothing_to_replace_is_keyed_as_it_is(string body, bool responsesEndpoint) =>
         Assert.Null(ToolCallIds.ToOrdinals(Encoding.UTF8.GetBytes(body), responsesEndpoint ? EndpointKind.Responses : EndpointKind.ChatCompletions));
 
+    [Theory]
+    [InlineData("""{"model":"gpt-4o-mini","messages":[{"role":"tool","tool_call_id":"a"}] /* a comment */}""")]
+    [InlineData("""{"model":"gpt-4o-mini","messages":[{"role":"tool","tool_call_id":"a"},]}""")]
+    [InlineData("""{"model":"gpt-4o-mini","messages":[{"role":"tool","tool_call_id":"a","content":"\uD800"}]}""")]
+    public void A_body_the_key_builder_refuses_stays_refused_in_a_cassette(string body)
+    {
+        var cassette = new RequestKeyBuilder(IgnoredMembers.Default, keyCredentials: false, ordinalToolCallIds: true);
+        var exact = new RequestKeyBuilder(IgnoredMembers.Default, keyCredentials: false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "https://api.openai.com/v1/chat/completions");
+        byte[] bytes = Encoding.UTF8.GetBytes(body);
+
+        Assert.False(exact.TryBuild(request, bytes, "p", EndpointKind.ChatCompletions, out _, out _));
+        Assert.False(cassette.TryBuild(request, bytes, "p", EndpointKind.ChatCompletions, out _, out _));
+    }
+
     [Fact]
     public void Only_a_cassette_key_with_stable_values_ignores_which_ids_the_provider_chose()
     {

@@ -107,9 +107,10 @@ internal static class CassetteJson
     public static byte[] Compact(JsonElement value, CassetteRedaction redaction, CassetteVolatiles? volatiles = null) => Render(value, redaction, Layout.Compact, volatiles);
 
     /// <summary>
-    /// Writes an answer (a response body, or a stream event's data) as <see cref="WriteValue"/> does, replacing the volatile
-    /// values of the answer object, and of the <c>response</c> or <c>message</c> object a stream event wraps, with
-    /// <paramref name="volatiles"/> (nothing is replaced deeper: see <see cref="CassetteVolatiles"/>).
+    /// Writes an answer (a response body, or a stream event's data) as <see cref="WriteValue"/> does, replacing with
+    /// <paramref name="volatiles"/> the volatile values of the answer object (and of the <c>response</c> or <c>message</c>
+    /// object a stream event wraps) and, at any depth, the ids of the tool calls it makes; nothing else deeper is replaced
+    /// (see <see cref="CassetteVolatiles"/>).
     /// </summary>
     public static void WriteAnswer(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, CassetteVolatiles? volatiles)
     {
