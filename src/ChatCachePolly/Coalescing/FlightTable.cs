@@ -21,9 +21,22 @@ namespace ChatCachePolly.Coalescing;
 /// </remarks>
 internal sealed class FlightTable
 {
+    private const int EpochStripes = 64;
+
     private readonly ConcurrentDictionary<ChatCacheKey, Flight> _flights = new();
 
+    // How many flights have ended, by stripe of keys: a request reads its stripe before its lookup, and a leader whose stripe
+    // moved since looks again (see Epoch). Keys that share a stripe only cost each other a second lookup, never a wrong answer.
+    private readonly long[] _ended = new long[EpochStripes];
+
     public int Count => _flights.Count;
+
+    /// <summary>
+    /// Gets a number that changes whenever a flight for <paramref name="key"/> (or a key of the same stripe) ends. Read before a
+    /// lookup: a request that then leads a flight while the number has moved looks again, because a flight that ended between
+    /// its lookup and its join stored the answer after the lookup missed it (the lookup and the join are two steps).
+    /// </summary>
+    public long Epoch(ChatCacheKey key) => Volatile.Read(ref _ended[Stripe(key)]);
 
     /// <summary>Gets the flights in progress (tests and diagnostics).</summary>
     internal IEnumerable<Flight> InProgress => _flights.Values;
@@ -50,7 +63,14 @@ internal sealed class FlightTable
         return _flights.TryAdd(key, mine) ? mine : null;
     }
 
-    internal void Remove(ChatCacheKey key, Flight flight) => _flights.TryRemove(KeyValuePair.Create(key, flight));
+    /// <remarks>The epoch moves before the flight leaves the table: a request that no longer finds the flight sees it moved.</remarks>
+    internal void Remove(ChatCacheKey key, Flight flight)
+    {
+        Interlocked.Increment(ref _ended[Stripe(key)]);
+        _flights.TryRemove(KeyValuePair.Create(key, flight));
+    }
+
+    private static int Stripe(ChatCacheKey key) => key.GetHashCode() & (EpochStripes - 1);
 }
 
 /// <summary>One request in flight and what its followers get from it.</summary>
@@ -146,7 +166,10 @@ internal sealed class Flight(FlightTable table, ChatCacheKey key)
     /// </summary>
     public void Publish(SharedStream stream) => _result.TrySetResult(new FlightResult(null, stream));
 
-    /// <summary>Ends a published flight once its stream has ended (by then a completed stream is in the store).</summary>
+    /// <summary>
+    /// Ends a published flight once its stream can no longer be joined and no store step runs (by then a completed stream is in
+    /// the store).
+    /// </summary>
     public void Retire() => table.Remove(key, this);
 }
 

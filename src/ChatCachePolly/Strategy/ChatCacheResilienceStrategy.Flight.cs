@@ -264,9 +264,25 @@ internal sealed partial class ChatCacheResilienceStrategy
                 return Outcome.FromResult(stream.Template.CreateResponse(request, reader, CacheStatus.Collapsed(fingerprint)));
             }
 
-            // The stream can no longer be joined from its start: it completed and is stored by now, or it failed, was abandoned
-            // or outgrew the cap. Take the entry if there is one; otherwise make a call of our own.
-            flight.Retire();
+            // The stream can no longer be joined from its start: it completed and is being stored (wait for the entry: its last
+            // reader may have left before the store step ended), or it failed, was abandoned or outgrew the cap. Take the entry
+            // if there is one; otherwise make a call of our own.
+            if (stream.Fanout.IsStoring)
+            {
+                try
+                {
+                    await stream.StoreStep.WaitAsync(context.CancellationToken).ConfigureAwait(capture);
+                }
+                catch (OperationCanceledException ex)
+                {
+                    return Outcome.FromException<HttpResponseMessage>(ex); // only this follower's wait ends
+                }
+            }
+            else
+            {
+                flight.Retire();
+            }
+
             var at = _timeProvider.GetUtcNow();
             var stored = await LookupAsync(identity.Key, context, at).ConfigureAwait(capture);
             return stored is not null && stored.IsFresh(at) && directives.Allows(stored, at)
@@ -292,15 +308,9 @@ internal sealed partial class ChatCacheResilienceStrategy
 
         // Every caller had left the flight (its call was cancelled), or a background refresh gave up: the first follower to get
         // here leads the next flight - unless a leader elected before this follower woke up has already stored the answer.
-        var now = _timeProvider.GetUtcNow();
-        var storedMeanwhile = await LookupAsync(identity.Key, context, now).ConfigureAwait(capture);
-        if (storedMeanwhile is not null && storedMeanwhile.IsFresh(now) && directives.Allows(storedMeanwhile, now)
-            && (cached is null || storedMeanwhile.StoredAt != cached.StoredAt))
-        {
-            return await ServeAsync(storedMeanwhile, request, context, now, stale: null).ConfigureAwait(capture);
-        }
-
-        return null;
+        return await LookAgainAsync(identity.Key, cached, directives, context).ConfigureAwait(capture) is { } storedMeanwhile
+            ? await ServeAsync(storedMeanwhile, request, context, _timeProvider.GetUtcNow(), stale: null).ConfigureAwait(capture)
+            : null;
     }
 
     /// <summary>Whether an exception is the leader's own caller cancelling (not the upstream failing).</summary>

@@ -57,7 +57,7 @@ internal sealed partial class ChatCacheResilienceStrategy
         }
 
         var template = new StreamResponseTemplate(response, decoded: encoding is not null);
-        var pending = new PendingStream(this, identity, request, response, template, started, context.OperationKey, directives.NoStore);
+        var pending = new PendingStream(this, identity, request, response, template, started, context.OperationKey, directives.NoStore, flight);
         var fanout = new StreamFanout(
             upstream,
             new StreamRecorder(identity.Endpoint, _maxResponseBodyBytes, _timeProvider),
@@ -65,21 +65,21 @@ internal sealed partial class ChatCacheResilienceStrategy
             PackedHeaders.Measure(template.Headers),
             pending.OnCompleted,
             pending.OnFailed,
-            flight.Retire);
+            pending.OnJoinClosed);
         pending.Fanout = fanout;
         var reader = fanout.TryAttach(faithful: true)!;
         response.Content = template.CreateContent(reader); // the upstream content's stream is the pump's (it disposes it)
         Mark(response, CacheStatus.Forward(forward, stored: false, fingerprint));
-        flight.Publish(new SharedStream(fanout, template));
+        flight.Publish(new SharedStream(fanout, template, pending.StoreStep));
         fanout.Start();
         return (outcome, default, true);
     }
 
     private async Task CommitStreamAsync(PendingStream pending, RecordedStream recorded, bool truncated)
     {
-        _events.UpstreamUsage(pending.Identity.Endpoint, recorded.Model, recorded.Usage);
         try
         {
+            _events.UpstreamUsage(pending.Identity.Endpoint, recorded.Model, recorded.Usage);
             await _events.ReportDetachedAsync(pending.OperationKey, async context =>
             {
                 string fingerprint = pending.Identity.Key.Fingerprint;
@@ -128,10 +128,18 @@ internal sealed partial class ChatCacheResilienceStrategy
         {
             // The entry is in the store (or will not be): later requests read it instead of joining the live stream.
             pending.Fanout?.CloseJoining();
+            pending.StoreStepEnded();
         }
     }
 
     /// <summary>What a streamed miss needs to become an entry when its stream completes.</summary>
+    /// <remarks>
+    /// Invariant: the flight leaves the table only once a request that does not find it would find the entry instead, or the
+    /// entry will never be stored - that is, once joining is closed and no store step is running. A request that finds the
+    /// flight but can no longer attach to its stream waits for <see cref="StoreStep"/> when a store step runs, then reads the
+    /// entry. So no request calls upstream for an answer that is being stored (the last reader may leave, closing joining,
+    /// before the store step ends).
+    /// </remarks>
     private sealed class PendingStream(
         ChatCacheResilienceStrategy owner,
         RequestIdentity identity,
@@ -140,8 +148,11 @@ internal sealed partial class ChatCacheResilienceStrategy
         StreamResponseTemplate template,
         long started,
         string? operationKey,
-        bool noStore)
+        bool noStore,
+        Flight flight)
     {
+        private readonly TaskCompletionSource _storeStep = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public RequestIdentity Identity { get; } = identity;
 
         public HttpRequestMessage Request { get; } = request;
@@ -157,6 +168,25 @@ internal sealed partial class ChatCacheResilienceStrategy
         public bool NoStore { get; } = noStore;
 
         public StreamFanout? Fanout { get; set; }
+
+        /// <summary>Gets a task that completes when the store step has ended (never, when the recording is not stored).</summary>
+        public Task StoreStep => _storeStep.Task;
+
+        /// <summary>No reader can attach any more: the flight retires now, or when the store step running ends.</summary>
+        public void OnJoinClosed()
+        {
+            if (!Fanout!.IsStoring)
+            {
+                flight.Retire();
+            }
+        }
+
+        /// <summary>The store step ended (stored or not): the flight retires, and the requests waiting for the entry read it.</summary>
+        public void StoreStepEnded()
+        {
+            flight.Retire();
+            _storeStep.TrySetResult();
+        }
 
         /// <remarks>
         /// Called inside the read of whichever reader consumed the terminal event. Without user callbacks the store step runs

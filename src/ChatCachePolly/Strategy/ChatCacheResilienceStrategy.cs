@@ -179,6 +179,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         var now = _timeProvider.GetUtcNow();
         CacheEntry? cached = null;
         string forward = "request";
+        long epoch = _flights.Epoch(identity.Key);
         if (ShouldLookUp(directives))
         {
             long lookupStarted = _events.Metrics.LookupEnabled ? _timeProvider.GetTimestamp() : 0;
@@ -241,6 +242,27 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             var flight = _flights.Join(identity.Key, out bool leader);
             if (leader)
             {
+                if (_flights.Epoch(identity.Key) != epoch && ShouldLookUp(directives))
+                {
+                    // A flight ended between this request's lookup and its join: what it stored is served (and shared) instead.
+                    CacheEntry? landed;
+                    try
+                    {
+                        landed = await LookAgainAsync(identity.Key, cached, directives, context).ConfigureAwait(capture);
+                    }
+                    catch (Exception ex)
+                    {
+                        flight.Complete(FlightResult.Nothing); // its followers elect a new leader
+                        return Outcome.FromException<HttpResponseMessage>(ex); // a cancellation, or a recording that no longer parses
+                    }
+
+                    if (landed is not null)
+                    {
+                        flight.Complete(new FlightResult(landed, null));
+                        return await ServeAsync(landed, request, context, _timeProvider.GetUtcNow(), stale: null).ConfigureAwait(capture);
+                    }
+                }
+
                 if (ChatCacheTracing.Recorded(context) is { } activity)
                 {
                     flight.LeaderActivity = activity.Context;
@@ -272,6 +294,19 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
     {
         string? identity = await tenantIdentity(new ChatCacheTenantArguments(context, request)).ConfigureAwait(context.ContinueOnCapturedContext);
         return identity is null ? null : RequestKeyBuilder.TenantIdentityDigest(identity);
+    }
+
+    /// <summary>
+    /// Looks again after a lookup that found nothing usable (<paramref name="cached"/> is what it found): returns an entry stored
+    /// since then that this request may use, or <see langword="null"/>.
+    /// </summary>
+    private async ValueTask<CacheEntry?> LookAgainAsync(ChatCacheKey key, CacheEntry? cached, CacheDirectives directives, ResilienceContext context)
+    {
+        var now = _timeProvider.GetUtcNow();
+        var entry = await LookupAsync(key, context, now).ConfigureAwait(context.ContinueOnCapturedContext);
+        return entry is not null && entry.IsFresh(now) && directives.Allows(entry, now) && (cached is null || entry.StoredAt != cached.StoredAt)
+            ? entry
+            : null;
     }
 
     /// <remarks>The memory store answers synchronously: that answer is returned without an async state machine.</remarks>

@@ -29,6 +29,9 @@ namespace ChatCachePolly.Streaming;
 internal sealed class StreamFanout
 {
     private const int ReadBufferSize = 16 * 1024;
+    private const int Undecided = 0;
+    private const int Stored = 1;
+    private const int NotStored = 2;
 
     private readonly Lock _gate = new();
     private readonly Stream _upstream;
@@ -61,6 +64,8 @@ internal sealed class StreamFanout
     private RecordedStream? _recording;
     private bool _truncated;
     private long _terminalOffset = -1;
+    // The recording's fate, decided once: Undecided, then Stored (a reader consumed the terminal event: the strategy's store
+    // step runs) or NotStored.
     private int _decided;
     private int _attachedEver;
     private Task _pump = Task.CompletedTask;
@@ -100,6 +105,13 @@ internal sealed class StreamFanout
 
     /// <summary>Gets how many readers have attached so far (the leader included).</summary>
     public int ReadersAttached => Volatile.Read(ref _attachedEver);
+
+    /// <summary>
+    /// Gets whether the recording was handed to the store step (a reader consumed its terminal event). Once true, a request that
+    /// can no longer attach finds the entry in the store when that step ends. Reliable whenever joining was closed by the last
+    /// reader leaving: a reader decides before it leaves.
+    /// </summary>
+    public bool IsStoring => Volatile.Read(ref _decided) == Stored;
 
     /// <summary>Gets whether a reader can still attach.</summary>
     public bool IsJoinable
@@ -274,7 +286,7 @@ internal sealed class StreamFanout
                 // Atomic with the last reader leaving: nobody joins a stream that nobody reads any more.
                 abandon = !_ended;
                 _abandoned = abandon;
-                if (abandon || Volatile.Read(ref _decided) == 0)
+                if (abandon || Volatile.Read(ref _decided) == Undecided)
                 {
                     report = CloseJoiningLocked();
                 }
@@ -547,7 +559,7 @@ internal sealed class StreamFanout
     /// <summary>Decides the recording's fate exactly once.</summary>
     private void Decide(bool success, ChatCacheNotStoredReason reason)
     {
-        if (Interlocked.CompareExchange(ref _decided, 1, 0) != 0)
+        if (Interlocked.CompareExchange(ref _decided, success ? Stored : NotStored, Undecided) != Undecided)
         {
             return;
         }

@@ -73,4 +73,10 @@ internal sealed class StreamResponseTemplate(HttpResponseMessage upstream, bool 
 }
 
 /// <summary>A live stream a leader shares with its followers.</summary>
-internal sealed record SharedStream(StreamFanout Fanout, StreamResponseTemplate Template);
+/// <param name="Fanout">The stream; a follower attaches to it while it can be joined from its start.</param>
+/// <param name="Template">The response every reader gets, around its own reader.</param>
+/// <param name="StoreStep">
+/// Completes when the store step of a recording handed to it (<see cref="StreamFanout.IsStoring"/>) has ended: a follower that
+/// can no longer attach waits for it, then reads the entry instead of calling upstream.
+/// </param>
+internal sealed record SharedStream(StreamFanout Fanout, StreamResponseTemplate Template, Task StoreStep);
