@@ -65,7 +65,7 @@ internal sealed record KeyExplanation(string Key, string Method, string Endpoint
         }
 
         var canonical = new ArrayBufferWriter<byte>(Math.Max(256, body.Length));
-        byte[]? ordinals = keyBuilder.OrdinalToolCallIds ? ToolCallIds.ToOrdinals(body, endpointKind) : null; // as the key has it
+        byte[]? ordinals = keyBuilder.StableBody(body, endpointKind); // as the key has it
         string bodyPart = CanonicalJson.TryWrite(ordinals is null ? body : ordinals, ignored, endpointKind, canonical, out _) ? Fingerprint(canonical.WrittenSpan) : "invalid";
         canonical.Clear();
 

@@ -73,13 +73,17 @@ internal sealed class RequestIdentifier(RequestClassifier classifier, RequestKey
         _ => facts.Stream,
     };
 
-    public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition) => new(
+    /// <param name="options">The strategy's options.</param>
+    /// <param name="partition">The partition keys are made in.</param>
+    /// <param name="responseIds">A cassette store's Responses ids (see <see cref="RequestKeyBuilder.ResponseIds"/>), or null.</param>
+    public static RequestIdentifier Create(ChatCacheStrategyOptions options, string partition, CassetteResponseIds? responseIds = null) => new(
         new RequestClassifier((IEnumerable<string>?)options.CacheablePaths ?? ChatCacheStrategyOptions.DefaultCacheablePaths, options.Protocols),
         new RequestKeyBuilder(
             options.IgnoredBodyFields is null ? IgnoredMembers.Default : new IgnoredMembers(options.IgnoredBodyFields),
             options.AdditionalKeyHeaders,
             keyCredentials: options.Store != ChatCacheStoreKind.Cassette,
-            ordinalToolCallIds: options.Store == ChatCacheStoreKind.Cassette && options.CassetteStableVolatileValues),
+            ordinalToolCallIds: options.Store == ChatCacheStoreKind.Cassette && options.CassetteStableVolatileValues,
+            responseIds),
         partition,
         options.MaxRequestBodyBytes,
         options.ExplainMisses,

@@ -71,11 +71,16 @@ internal sealed class RequestKeyBuilder
     /// <see langword="true"/> for a cassette store with stable values: tool call ids are keyed by their order, not their
     /// value (<see cref="ToolCallIds"/>).
     /// </param>
-    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null, bool keyCredentials = true, bool ordinalToolCallIds = false)
+    /// <param name="responseIds">
+    /// With <paramref name="ordinalToolCallIds"/>, the cassette directory's Responses ids: a Responses request is keyed with the
+    /// stable ids its recordings wrote in place of the provider's (<see cref="CassetteResponseIds"/>).
+    /// </param>
+    public RequestKeyBuilder(IgnoredMembers ignored, IEnumerable<string>? additionalHeaders = null, bool keyCredentials = true, bool ordinalToolCallIds = false, CassetteResponseIds? responseIds = null)
     {
         ArgumentNullException.ThrowIfNull(ignored);
         Ignored = ignored;
         OrdinalToolCallIds = ordinalToolCallIds;
+        ResponseIds = ordinalToolCallIds ? responseIds : null;
 
         // The default set stands for "each protocol's defaults"; a list of the user's applies to every protocol.
         _nativeIgnored = ReferenceEquals(ignored, IgnoredMembers.Default) ? null : ignored;
@@ -104,6 +109,22 @@ internal sealed class RequestKeyBuilder
 
     /// <summary>Gets a value indicating whether tool call ids are keyed by their order (cassettes with stable values).</summary>
     public bool OrdinalToolCallIds { get; }
+
+    /// <summary>Gets the cassette directory's Responses ids (cassettes with stable values), or <see langword="null"/>.</summary>
+    public CassetteResponseIds? ResponseIds { get; }
+
+    /// <summary>
+    /// The body as a cassette with stable values keys it: tool call ids by their order (<see cref="ToolCallIds"/>), Responses
+    /// ids by the stable ids recordings wrote (<see cref="CassetteResponseIds"/>); <see langword="null"/> to key it as sent.
+    /// </summary>
+    public byte[]? StableBody(ReadOnlySpan<byte> body, EndpointKind endpoint) => OrdinalToolCallIds ? StableBody(body, endpoint, ResponseIds) : null;
+
+    /// <inheritdoc cref="StableBody(ReadOnlySpan{byte}, EndpointKind)"/>
+    /// <param name="body">The request body.</param>
+    /// <param name="endpoint">The endpoint it goes to.</param>
+    /// <param name="responseIds">The cassette directory's Responses ids.</param>
+    internal static byte[]? StableBody(ReadOnlySpan<byte> body, EndpointKind endpoint, CassetteResponseIds? responseIds) =>
+        endpoint == EndpointKind.Responses ? responseIds?.ToStable(body) : ToolCallIds.ToOrdinals(body, endpoint);
 
     /// <summary>Extra request headers whose values are part of the key (lower-case), after the built-in tenant headers.</summary>
     public string[] AdditionalHeaders { get; }
@@ -148,8 +169,8 @@ internal sealed class RequestKeyBuilder
             WriteFrame(buffer, KeyFormatVersion, request, uri, partition, endpoint, tenantIdentity: KeysCredentials ? tenantIdentity : null);
 
             // The body is last, so it needs no length prefix.
-            byte[]? ordinals = OrdinalToolCallIds ? ToolCallIds.ToOrdinals(body, endpoint) : null;
-            if (!CanonicalJson.TryWrite(ordinals is null ? body : ordinals, IgnoredFor(endpoint), endpoint, buffer, out facts))
+            byte[]? stable = OrdinalToolCallIds ? StableBody(body, endpoint) : null;
+            if (!CanonicalJson.TryWrite(stable is null ? body : stable, IgnoredFor(endpoint), endpoint, buffer, out facts))
             {
                 facts = default;
                 return false;

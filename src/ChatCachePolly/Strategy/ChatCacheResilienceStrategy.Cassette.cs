@@ -58,6 +58,32 @@ internal sealed partial class ChatCacheResilienceStrategy
     }
 
     /// <summary>
+    /// A Responses request about to go to the provider in Record or Auto mode that sends back a stable id a replayed recording
+    /// handed out (<c>previous_response_id</c>, or an input item's <c>id</c>): the provider never issued it and would refuse
+    /// the request with an error that names no cassette. Returns the exception that says what to do instead, or null.
+    /// </summary>
+    private async ValueTask<ChatCacheCassetteException?> ContinuesReplayedConversationAsync(HttpRequestMessage request, RequestIdentity identity, ResilienceContext context)
+    {
+        if (_cassette!.ResponseIds.HandedCount == 0)
+        {
+            return null;
+        }
+
+        identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(context.ContinueOnCapturedContext);
+        if (identity.RequestBody is not { } body || _cassette.ResponseIds.FirstIssued(body) is not { } id)
+        {
+            return null;
+        }
+
+        string? model = Payloads.RequestModel.FromBody(body);
+        string path = _cassette.PathFor(identity.Key, identity.Endpoint, model);
+        return new ChatCacheCassetteException(
+            $"This Responses request (key {identity.Key.Fingerprint}) continues a conversation whose earlier turn was replayed from a cassette: it sends back '{id}', a stable id the recording wrote, which the provider never issued, so it cannot go live. "
+            + $"Record the whole conversation in one run: run with {CassetteModes.EnvironmentVariable}=record (every turn goes to the provider and is written again), then commit the files. It would be recorded to '{path}'.",
+            path);
+    }
+
+    /// <summary>
     /// Reports a miss that was not stored; with a cassette store outside Replay mode, also warns (event 3009) with the reason
     /// and the file it would have been written to: a recording run that records nothing must say so.
     /// </summary>

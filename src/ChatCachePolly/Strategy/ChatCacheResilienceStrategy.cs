@@ -54,7 +54,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         _store = store;
         _flights = flights;
         _fleet = store as FleetChatCacheStore ?? (store as TieredChatCacheStore)?.Distributed as FleetChatCacheStore;
-        _identifier = RequestIdentifier.Create(options, partition);
+        _identifier = RequestIdentifier.Create(options, partition, (store as CassetteChatCacheStore)?.ResponseIds);
         _tenantIdentity = options.TenantIdentity;
         _enabled = options.Enabled;
         _timeToLive = options.TimeToLive;
@@ -234,6 +234,12 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
         if (directives.OnlyIfCached)
         {
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
+        }
+
+        if (_cassette is not null && endpoint == EndpointKind.Responses
+            && await ContinuesReplayedConversationAsync(request, identity, context).ConfigureAwait(capture) is { } replayed)
+        {
+            return Outcome.FromException<HttpResponseMessage>(replayed);
         }
 
         // Single-flight: lead the upstream call for this key, or follow the one in flight and share its outcome.

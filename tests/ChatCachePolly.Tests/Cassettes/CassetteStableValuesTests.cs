@@ -63,6 +63,7 @@ public sealed partial class CassetteStableValuesTests
         string text = Fixtures.Response(fixture);
         text = ChatCompletionId().Replace(text, $"chatcmpl-Call{call}x{new string((char)('a' + call), 20)}");
         text = ToolCallId().Replace(text, $"call_Provider{call}Chose{new string((char)('k' + call), 12)}");
+        text = ResponsesIds().Replace(text, m => $"{m.Value[..^6]}{call:x6}"); // each response and item id, the same in every event
         text = Created().Replace(text, m => $"\"{m.Groups[1].Value}\":{1764151200 + (call * 7919)}");
         var content = new StringContent(text, Encoding.UTF8);
         content.Headers.ContentType = new(fixture.EndsWith(".sse", StringComparison.Ordinal) ? "text/event-stream" : "application/json");
@@ -124,7 +125,7 @@ public sealed partial class CassetteStableValuesTests
     }
 
     [Fact]
-    public async Task Responses_ids_are_kept_and_tool_call_ids_become_stable_in_every_chunk()
+    public async Task Responses_ids_and_tool_call_ids_become_stable_in_every_chunk()
     {
         using var tools = new CassetteDirectory();
         var recorded = await RecordAsync(tools, CacheHarness.ChatUrl, StreamedToolsRequest, () => Answer("chat-stream-tool-calls.sse", 1));
@@ -136,14 +137,18 @@ public sealed partial class CassetteStableValuesTests
 
         using var responses = new CassetteDirectory();
         string request = """{"model":"gpt-4.1-mini","instructions":"You are a concise assistant.","input":"What is the capital of France?","stream":true}""";
-        await RecordAsync(responses, ResponsesUrl, request, () => Answer("responses-stream.sse", 1));
+        var streamed = await RecordAsync(responses, ResponsesUrl, request, () => Answer("responses-stream.sse", 1));
         var (replayed, _) = await ReplayAsync(responses, ResponsesUrl, request);
 
-        string provider = Fixtures.Response("responses-stream.sse");
-        foreach (Match id in ResponsesIds().Matches(provider))
-        {
-            Assert.Contains(id.Value, replayed, StringComparison.Ordinal); // resp_ (previous_response_id) and msg_ items (input items)
-        }
+        var provider = ResponsesIds().Matches(streamed.CallerRead).Select(m => m.Value).Distinct().ToList();
+        Assert.Equal(2, provider.Count); // the recording run's caller got the provider's response id and message item id
+        Assert.All(provider, id => Assert.DoesNotContain(id, replayed, StringComparison.Ordinal));
+        var events = replayed.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => JsonNode.Parse(e[(e.IndexOf("data: ", StringComparison.Ordinal) + 6)..])!).ToList();
+        var responseIds = events.Select(e => (string?)e["response"]?["id"]).OfType<string>().Distinct().ToList();
+        var itemIds = events.Select(e => (string?)e["item_id"] ?? (string?)e["item"]?["id"]).OfType<string>().Distinct().ToList();
+        Assert.Matches("^resp_[0-9a-f]{48}$", Assert.Single(responseIds)); // response.created, .in_progress, .completed: one id
+        Assert.Matches("^msg_[0-9a-f]{48}$", Assert.Single(itemIds)); // item.id and every delta's item_id: one id
+        Assert.Equal(itemIds[0], (string)events.Last()["response"]!["output"]![0]!["id"]!);
 
         Assert.DoesNotContain("\"created_at\":1764151204", replayed, StringComparison.Ordinal);
         Assert.Contains($"\"created_at\":{CassetteVolatiles.Created}", replayed, StringComparison.Ordinal);

@@ -48,6 +48,9 @@ internal sealed class CassetteChatCacheStore : IChatCacheStore
         CassetteUsage.Register(Directory);
     }
 
+    /// <summary>Gets the Responses ids the recordings in this directory wrote, and those handed to callers.</summary>
+    public CassetteResponseIds ResponseIds { get; } = new();
+
     /// <summary>Gets the full path of the recordings' directory.</summary>
     public string Directory { get; }
 
@@ -69,7 +72,7 @@ internal sealed class CassetteChatCacheStore : IChatCacheStore
         string? temporary = null;
         try
         {
-            byte[] file = CassetteFile.Write(key, entry, context, _redaction);
+            byte[] file = CassetteFile.Write(key, entry, context, _redaction, ResponseIds);
 
             // What is replayed from now on is what the file says (redactions included), exactly as a later run will read it.
             var replayed = ToEntry(CassetteFile.Read(file));
@@ -170,6 +173,11 @@ internal sealed class CassetteChatCacheStore : IChatCacheStore
             throw new ChatCacheCassetteException(
                 $"The cassette recording '{path}' holds the key {recording.Key}, but its name says {name}: a renamed or copied file. Give it back its name, or delete it and record again.",
                 path);
+        }
+
+        if (recording.Endpoint == EndpointKind.Responses && _redaction.StableVolatileValues)
+        {
+            ResponseIds.HandedIn(recording.Body); // its callers get stable ids, which must never go to the provider
         }
 
         var entry = _loaded.GetOrAdd(key, ToEntry(recording));

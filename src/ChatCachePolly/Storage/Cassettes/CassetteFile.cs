@@ -55,7 +55,7 @@ internal static class CassetteFile
     private static bool TryParseEndpoint(string? folder, out EndpointKind endpoint) => Protocols.Endpoints.TryParseCassetteFolder(folder, out endpoint);
 
     /// <summary>Writes the recording of <paramref name="entry"/>, answering the request in <paramref name="context"/>.</summary>
-    public static byte[] Write(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CassetteRedaction redaction)
+    public static byte[] Write(ChatCacheKey key, CacheEntry entry, StoreWriteContext context, CassetteRedaction redaction, CassetteResponseIds? responseIds = null)
     {
         var output = new ArrayBufferWriter<byte>(Math.Max(1024, entry.BodyLength * 2));
         using (var writer = new Utf8JsonWriter(output, FileWriterOptions))
@@ -64,8 +64,8 @@ internal static class CassetteFile
             writer.WriteString("format", Format);
             writer.WriteString("key", key.ToString());
             writer.WriteString("endpoint", EndpointFolder(entry.Endpoint));
-            WriteRequest(writer, context, redaction, entry.Endpoint);
-            WriteResponse(writer, entry, redaction, redaction.StableVolatileValues ? new CassetteVolatiles(key) : null);
+            WriteRequest(writer, context, redaction, entry.Endpoint, responseIds);
+            WriteResponse(writer, entry, redaction, redaction.StableVolatileValues ? new CassetteVolatiles(key, entry.Endpoint, responseIds) : null);
             writer.WriteEndObject();
         }
 
@@ -81,7 +81,7 @@ internal static class CassetteFile
         return "sha256:" + Convert.ToHexStringLower(hash[..8]);
     }
 
-    private static void WriteRequest(Utf8JsonWriter writer, StoreWriteContext context, CassetteRedaction redaction, EndpointKind endpoint)
+    private static void WriteRequest(Utf8JsonWriter writer, StoreWriteContext context, CassetteRedaction redaction, EndpointKind endpoint, CassetteResponseIds? responseIds)
     {
         writer.WriteStartObject("request");
         if (context.Request is { } request)
@@ -123,10 +123,11 @@ internal static class CassetteFile
 
         if (context.RequestBody is { } body)
         {
-            // With stable values the tool call ids are shown as they are keyed: by their order (#1, #2, ...).
-            if (redaction.StableVolatileValues && Keys.ToolCallIds.ToOrdinals(body, endpoint) is { } ordinals)
+            // With stable values the ids sent back are shown as they are keyed: tool call ids by their order (#1, #2, ...),
+            // Responses ids as the stable ids their recordings wrote.
+            if (redaction.StableVolatileValues && RequestKeyBuilder.StableBody(body, endpoint, responseIds) is { } stable)
             {
-                body = ordinals;
+                body = stable;
             }
 
             writer.WritePropertyName("body");

@@ -163,6 +163,7 @@ internal static class CassetteJson
             case JsonValueKind.Object:
                 bool toolCall = parent == "tool_calls"
                     || (value.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("tool_use"));
+                bool responsesItem = volatiles.IsResponses && (parent is "output" or "item");
                 writer.WriteStartObject();
                 foreach (var member in value.EnumerateObject())
                 {
@@ -174,6 +175,13 @@ internal static class CassetteJson
                     else if (toolCall && member.NameEquals("id") && member.Value.ValueKind == JsonValueKind.String)
                     {
                         writer.WriteStringValue(volatiles.ToolCallId(member.Value.GetString()!));
+                    }
+                    else if (volatiles.IsResponses && member.Value.ValueKind == JsonValueKind.String
+                        && ((responsesItem && member.NameEquals("id")) || member.NameEquals("item_id") || member.NameEquals("call_id")))
+                    {
+                        // A Responses output item's ids, at any depth (a response's output, a stream event's item).
+                        string id = member.Value.GetString()!;
+                        writer.WriteStringValue(member.NameEquals("call_id") ? volatiles.ToolCallId(id) : volatiles.ItemId(id));
                     }
                     else
                     {

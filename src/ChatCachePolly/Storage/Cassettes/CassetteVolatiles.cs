@@ -28,10 +28,15 @@ namespace ChatCachePolly.Storage.Cassettes;
 /// sends the provider's id (the recording run) or the stable one (a replay).
 /// </para>
 /// <para>
-/// Never replaced: Responses ids (<c>resp_…</c>, which <c>previous_response_id</c> sends back) and the ids of Responses
-/// output items (<c>msg_…</c>, <c>fc_…</c>, <c>call_id</c>, sent back as input items): they name what the provider stored,
-/// and only the provider's own values work in a live next turn. A body kept as exact text (<c>bodyText</c>) or a stream
-/// event kept as exact text (not <c>data:</c> + JSON, such as Ollama's NDJSON lines) is written as it came.
+/// Responses ids are replaced too: the response's <c>id</c> (<c>resp_…</c>, where the object is a <c>response</c>), its
+/// <c>previous_response_id</c>, and its output items' <c>id</c> (<c>msg_…</c>, <c>fc_…</c>, <c>rs_…</c>; also a stream
+/// event's <c>item.id</c> and <c>item_id</c>) and <c>call_id</c>. They name what the provider stored, and the next turn
+/// sends them back, so each pair (the provider's id, the stable one) is registered in the directory's
+/// <see cref="CassetteResponseIds"/>: the next turn is keyed and written with the stable ids, whichever its caller sent.
+/// Only the provider's own ids work in a live turn: a turn that would go live with a stable id fails with a message saying to
+/// record the whole conversation. Never replaced: a reasoning item's <c>encrypted_content</c> (opaque, and the provider
+/// checks it). A body kept as exact text (<c>bodyText</c>) or a stream event kept as exact text (not <c>data:</c> + JSON,
+/// such as Ollama's NDJSON lines) is written as it came.
 /// </para>
 /// </remarks>
 internal sealed class CassetteVolatiles
@@ -43,10 +48,22 @@ internal sealed class CassetteVolatiles
     public const string CreatedIso = "2024-01-01T00:00:00Z";
 
     private readonly string _hex;
+    private readonly CassetteResponseIds? _responseIds;
     private readonly Dictionary<string, string> _toolCallIds = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _itemIds = new(StringComparer.Ordinal);
 
-    public CassetteVolatiles(ChatCacheKey key) =>
+    /// <param name="key">The recording's key: every stable value derives from it.</param>
+    /// <param name="endpoint">The endpoint the answer comes from.</param>
+    /// <param name="responseIds">Where the stable Responses ids (and tool call ids) written are registered, or null.</param>
+    public CassetteVolatiles(ChatCacheKey key, EndpointKind endpoint = EndpointKind.ChatCompletions, CassetteResponseIds? responseIds = null)
+    {
         _hex = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("chatcache-cassette-volatiles/1|" + key)));
+        IsResponses = endpoint == EndpointKind.Responses;
+        _responseIds = responseIds;
+    }
+
+    /// <summary>Gets whether the answer is a Responses API answer (its response and item ids are replaced too).</summary>
+    public bool IsResponses { get; }
 
     /// <summary>
     /// The stable value of member <paramref name="name"/> of an answer object (<paramref name="answer"/>: a body's root, or the
@@ -58,6 +75,11 @@ internal sealed class CassetteVolatiles
         {
             case "id" when value.ValueKind == JsonValueKind.String:
                 string id = value.GetString()!;
+                if (IsResponses && id.StartsWith("resp_", StringComparison.Ordinal) && IsResponseObject(answer))
+                {
+                    return Quote(Registered(id, "resp_" + _hex[..48]));
+                }
+
                 if (id.StartsWith("chatcmpl-", StringComparison.Ordinal))
                 {
                     return Quote("chatcmpl-" + _hex[..29]);
@@ -71,6 +93,11 @@ internal sealed class CassetteVolatiles
                 bool anthropicMessage = wrappedMessage
                     || (answer.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("message"));
                 return anthropicMessage && id.StartsWith("msg_", StringComparison.Ordinal) ? Quote("msg_" + _hex[..24]) : null;
+            case "item_id" when IsResponses && value.ValueKind == JsonValueKind.String:
+                return Quote(ItemId(value.GetString()!));
+            case "previous_response_id" when IsResponses && value.ValueKind == JsonValueKind.String:
+                // The turn this answer continues: the stable id its recording wrote (a replayed turn's id is stable already).
+                return _responseIds?.StableOf(value.GetString()!) is { } previous ? Quote(previous) : null;
             case "responseId" when value.ValueKind == JsonValueKind.String:
                 return Quote(_hex[..22]);
             case "created" or "created_at" when value.ValueKind == JsonValueKind.Number:
@@ -97,8 +124,41 @@ internal sealed class CassetteVolatiles
             string ordinal = (_toolCallIds.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
             stable = prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + "|tool-call|" + ordinal)))[..24];
             _toolCallIds.Add(id, stable);
+            if (IsResponses)
+            {
+                Registered(id, stable); // a Responses call_id comes back as an input item's call_id
+            }
         }
 
+        return stable;
+    }
+
+    /// <summary>
+    /// The stable id of a Responses output item (<c>msg_…</c>, <c>fc_…</c>, <c>rs_…</c>; <paramref name="id"/> as the provider
+    /// chose it): its prefix and hex digits derived from the key and the item's order in the answer, the same in every event
+    /// that names it (<c>item.id</c>, <c>item_id</c>, <c>output[].id</c>). Registered, so that the next turn, which sends the
+    /// item back as input, keys the same whichever id its caller saw.
+    /// </summary>
+    public string ItemId(string id)
+    {
+        if (!_itemIds.TryGetValue(id, out string? stable))
+        {
+            int underscore = id.IndexOf('_', StringComparison.Ordinal);
+            string prefix = underscore is > 0 and < 16 ? id[..(underscore + 1)] : "item_";
+            string ordinal = (_itemIds.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            stable = Registered(id, prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + "|item|" + ordinal)))[..48]);
+            _itemIds.Add(id, stable);
+        }
+
+        return stable;
+    }
+
+    private static bool IsResponseObject(JsonElement answer) =>
+        answer.TryGetProperty("object", out var kind) && kind.ValueKind == JsonValueKind.String && kind.ValueEquals("response");
+
+    private string Registered(string issued, string stable)
+    {
+        _responseIds?.Recorded(issued, stable);
         return stable;
     }
 
