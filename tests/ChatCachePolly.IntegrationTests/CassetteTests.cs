@@ -51,11 +51,13 @@ public sealed class CassetteTests
 
         Assert.Equal(upstream, server.Requests.Count);
 
-        // The completion id is written as a stable value derived from the key (CassetteStableVolatileValues, the default):
-        // the SDK reads it like the provider's; the Responses id, which a later request may send back, is the provider's.
+        // The completion and response ids are written as stable values derived from the key (CassetteStableVolatileValues,
+        // the default): the SDK reads them like the provider's.
         Assert.Matches("^chatcmpl-[0-9a-f]{29}$", replayed.ChatId);
         Assert.NotEqual(recorded.ChatId, replayed.ChatId);
-        Assert.Equal(recorded with { ChatId = replayed.ChatId }, replayed);
+        Assert.Matches("^resp_[0-9a-f]{48}$", replayed.ResponseId);
+        Assert.NotEqual(recorded.ResponseId, replayed.ResponseId);
+        Assert.Equal(recorded with { ChatId = replayed.ChatId, ResponseId = replayed.ResponseId }, replayed);
         AssertHit(replayed.ChatStatus);
         AssertHit(replayed.EmbeddingsStatus);
         AssertHit(replayed.ResponsesStatus);
@@ -186,6 +188,81 @@ public sealed class CassetteTests
         Assert.Matches("^call_[0-9a-f]{24}$", replayed.CallId);
     }
 
+    /// <summary>
+    /// Issue 29: a Responses conversation through the OpenAI SDK. The second turn continues the first by
+    /// <c>previous_response_id</c>; the third sends the second's output items (with their ids) back as input. Recorded twice
+    /// (the provider issuing new ids each time), it writes the same files; replayed with no key, each turn sends the stable
+    /// ids it was handed and finds its recording; in Auto mode, a turn that would go live after a replayed one fails with a
+    /// message that says to record the whole conversation.
+    /// </summary>
+    [Fact]
+    public async Task A_Responses_conversation_re_records_to_the_same_files_and_replays_through_the_sdk()
+    {
+        await using var server = await LoopbackOpenAIServer.StartAsync(cancellationToken: Ct);
+        using var first = new TemporaryDirectory();
+        using var second = new TemporaryDirectory();
+
+        string[] recorded;
+        await using (var host = CreateHost(server, first.Path, ChatCacheCassetteMode.Record, apiKey: RecordingKey))
+        {
+            recorded = await ConverseWithResponsesAsync(host);
+        }
+
+        await using (var host = CreateHost(server, second.Path, ChatCacheCassetteMode.Record, apiKey: RecordingKey))
+        {
+            var again = await ConverseWithResponsesAsync(host);
+            Assert.NotEqual(recorded[0], again[0]); // the provider issued other ids
+        }
+
+        int upstream = server.Requests.Count;
+        Assert.Equal(6, upstream);
+        Assert.Equal(3, first.Files().Count);
+        Assert.Equal(first.Files(), second.Files());
+        foreach (string file in first.Files())
+        {
+            Assert.Equal(File.ReadAllText(System.IO.Path.Combine(first.Path, file)), File.ReadAllText(System.IO.Path.Combine(second.Path, file)));
+        }
+
+        await using (var replay = CreateHost(server, first.Path, ChatCacheCassetteMode.Replay, apiKey: null))
+        {
+            var replayed = await ConverseWithResponsesAsync(replay);
+            Assert.Equal(upstream, server.Requests.Count);
+            Assert.Matches("^resp_[0-9a-f]{48}$", replayed[0]);
+            Assert.Equal(recorded[1..], replayed[1..]); // the same answers, turn by turn
+        }
+
+        // A run in Auto mode that finds the first turn but not the second: the second cannot go live with a stable id.
+        foreach (string file in first.Files())
+        {
+            if (!File.ReadAllText(System.IO.Path.Combine(first.Path, file)).Contains("\"previous_response_id\": null", StringComparison.Ordinal))
+            {
+                File.Delete(System.IO.Path.Combine(first.Path, file));
+            }
+        }
+
+        await using var auto = CreateHost(server, first.Path, ChatCacheCassetteMode.Auto, apiKey: RecordingKey);
+        var responses = auto.Get<ResponsesClient>();
+        ResponseResult replayedFirst = await responses.CreateResponseAsync("gpt-4.1-mini", "Tell me about Paris.", previousResponseId: null, Ct);
+        var error = await Assert.ThrowsAsync<ChatCacheCassetteException>(() => responses.CreateResponseAsync("gpt-4.1-mini", "And its river?", replayedFirst.Id, Ct));
+        Assert.Contains("Record the whole conversation", error.Message, StringComparison.Ordinal);
+        Assert.Equal(upstream, server.Requests.Count);
+    }
+
+    /// <summary>Three Responses turns; returns the first response's id and the three answers' texts.</summary>
+    private static async Task<string[]> ConverseWithResponsesAsync(Host host)
+    {
+        var responses = host.Get<ResponsesClient>();
+        ResponseResult turn1 = await responses.CreateResponseAsync("gpt-4.1-mini", "Tell me about Paris.", previousResponseId: null, Ct);
+        ResponseResult turn2 = await responses.CreateResponseAsync("gpt-4.1-mini", "And its river?", turn1.Id, Ct);
+        Assert.NotEmpty(turn2.OutputItems);
+        ResponseResult turn3 = await responses.CreateResponseAsync(
+            "gpt-4.1-mini",
+            [ResponseItem.CreateUserMessageItem("And its river?"), .. turn2.OutputItems, ResponseItem.CreateUserMessageItem("How long is it?")],
+            previousResponseId: null,
+            Ct);
+        return [turn1.Id, turn1.GetOutputText(), turn2.GetOutputText(), turn3.GetOutputText()];
+    }
+
     /// <summary>Two turns: the model asks for the weather tool; the tool's result goes back under the call's id.</summary>
     private static async Task<(string Answer, string CallId)> ConverseWithToolAsync(Host host)
     {
@@ -272,7 +349,8 @@ public sealed class CassetteTests
             completion.Value.Id,
             streamed + "|" + finish,
             string.Join(",", embeddings.Value[1].ToFloats().ToArray().Take(8)),
-            response.Value.GetOutputText() + "|" + response.Value.Id,
+            response.Value.GetOutputText(),
+            response.Value.Id,
             streamedResponse.ToString(),
             abstraction.Text,
             Status(completion),
@@ -282,12 +360,12 @@ public sealed class CassetteTests
 
     /// <summary>What the caller saw. The statuses are left out of equality (a recording run misses, a replay hits).</summary>
     private sealed record Answers(
-        string Chat, string ChatId, string ChatStream, string Embedding, string Response, string ResponseStream, string Abstraction,
+        string Chat, string ChatId, string ChatStream, string Embedding, string Response, string ResponseId, string ResponseStream, string Abstraction,
         string ChatStatus, string EmbeddingsStatus, string ResponsesStatus)
     {
         public bool Equals(Answers? other) => other is not null
-            && (Chat, ChatId, ChatStream, Embedding, Response, ResponseStream, Abstraction)
-            == (other.Chat, other.ChatId, other.ChatStream, other.Embedding, other.Response, other.ResponseStream, other.Abstraction);
+            && (Chat, ChatId, ChatStream, Embedding, Response, ResponseId, ResponseStream, Abstraction)
+            == (other.Chat, other.ChatId, other.ChatStream, other.Embedding, other.Response, other.ResponseId, other.ResponseStream, other.Abstraction);
 
         public override int GetHashCode() => HashCode.Combine(Chat, ChatStream, Response);
     }
