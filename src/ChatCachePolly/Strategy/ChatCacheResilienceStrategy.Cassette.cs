@@ -61,16 +61,11 @@ internal sealed partial class ChatCacheResilienceStrategy
     /// A Responses request about to go to the provider in Record or Auto mode that sends back a stable id a replayed recording
     /// handed out (<c>previous_response_id</c>, or an input item's <c>id</c>): the provider never issued it and would refuse
     /// the request with an error that names no cassette. Returns the exception that says what to do instead, or null.
+    /// <paramref name="identity"/> carries the request body (<see cref="WithRequestBodyAsync"/>).
     /// </summary>
-    private async ValueTask<ChatCacheCassetteException?> ContinuesReplayedConversationAsync(HttpRequestMessage request, RequestIdentity identity, ResilienceContext context)
+    private ChatCacheCassetteException? ContinuesReplayedConversation(RequestIdentity identity)
     {
-        if (_cassette!.ResponseIds.HandedCount == 0)
-        {
-            return null;
-        }
-
-        identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(context.ContinueOnCapturedContext);
-        if (identity.RequestBody is not { } body || _cassette.ResponseIds.FirstIssued(body) is not { } id)
+        if (identity.RequestBody is not { } body || _cassette!.ResponseIds.FirstIssued(body) is not { } id)
         {
             return null;
         }

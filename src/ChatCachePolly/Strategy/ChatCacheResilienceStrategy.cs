@@ -236,10 +236,13 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
         }
 
-        if (_cassette is not null && endpoint == EndpointKind.Responses
-            && await ContinuesReplayedConversationAsync(request, identity, context).ConfigureAwait(capture) is { } replayed)
+        if (_cassette is not null && endpoint == EndpointKind.Responses && _cassette.ResponseIds.HandedCount > 0)
         {
-            return Outcome.FromException<HttpResponseMessage>(replayed);
+            identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(capture);
+            if (ContinuesReplayedConversation(identity) is { } replayed)
+            {
+                return Outcome.FromException<HttpResponseMessage>(replayed);
+            }
         }
 
         // Single-flight: lead the upstream call for this key, or follow the one in flight and share its outcome.
