@@ -74,8 +74,8 @@ internal sealed partial class CassetteResponseIds
         }
     }
 
-    /// <summary>Gets how many stable ids callers may have been handed (tests).</summary>
-    internal int HandedCount => _issued.Count;
+    /// <summary>Gets whether any stable id may have been handed to a caller (until then no request can send one back).</summary>
+    public bool AnyHanded => !_issued.IsEmpty;
 
     /// <summary>
     /// The body of a Responses request as its cassette key and file have it: <c>previous_response_id</c>, and the <c>id</c> and

@@ -236,7 +236,7 @@ internal sealed partial class ChatCacheResilienceStrategy : ResilienceStrategy<H
             return Outcome.FromResult(CachedResponseFactory.CreateOnlyIfCachedMiss(request));
         }
 
-        if (_cassette is not null && endpoint == EndpointKind.Responses && _cassette.ResponseIds.HandedCount > 0)
+        if (_cassette is not null && endpoint == EndpointKind.Responses && _cassette.ResponseIds.AnyHanded)
         {
             identity = await WithRequestBodyAsync(identity, request, context).ConfigureAwait(capture);
             if (ContinuesReplayedConversation(identity) is { } replayed)
