@@ -29,9 +29,12 @@ internal sealed class ChatCacheInvalidator(IServiceProvider services, string cli
             }
         }
 
-        var identity = await RequestIdentifier.Create(options, partition).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken, tenant).ConfigureAwait(false);
+        // A cassette store keys Responses ids as its recordings wrote them (CassetteResponseIds): the invalidator too.
+        var store = _registry.GetStore(partition, options, services, TimeProvider);
+        var responseIds = (store as Storage.Cassettes.CassetteChatCacheStore)?.ResponseIds;
+        var identity = await RequestIdentifier.Create(options, partition, responseIds).IdentifyAsync(request, continueOnCapturedContext: false, cancellationToken, tenant).ConfigureAwait(false);
         return identity.Verdict == RequestVerdict.Cacheable
-            && await _registry.GetStore(partition, options, services, TimeProvider).RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
+            && await store.RemoveAsync(identity.Key, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default)

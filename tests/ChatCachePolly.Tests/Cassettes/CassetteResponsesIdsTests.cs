@@ -5,7 +5,10 @@ using System.Text.Json.Nodes;
 using ChatCachePolly.Keys;
 using ChatCachePolly.Storage.Cassettes;
 using ChatCachePolly.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Time.Testing;
+using Polly;
 
 namespace ChatCachePolly.Tests.Cassettes;
 
@@ -209,6 +212,34 @@ public sealed class CassetteResponsesIdsTests
             var history = new JsonObject { ["model"] = "gpt-4.1-mini", ["input"] = new JsonArray(replayed["output"]![0]!.DeepClone(), new JsonObject { ["role"] = "user", ["content"] = "and?" }) };
             await Assert.ThrowsAsync<ChatCacheCassetteException>(() => harness.SendAsync(CacheHarness.ChatRequest(history.ToJsonString(), ResponsesUrl), TestContext.Current.CancellationToken));
         }
+    }
+
+    [Fact]
+    public async Task The_invalidator_removes_a_later_turn_by_the_request_the_recording_run_sent()
+    {
+        using var directory = new CassetteDirectory();
+        var provider = new Provider();
+        var services = new ServiceCollection();
+        services.AddHttpClient("responses")
+            .ConfigurePrimaryHttpMessageHandler(() => new LambdaHandler((request, _) => Task.FromResult(provider.Answer(request))))
+            .AddResilienceHandler("chat", (p, c) => p.AddChatCache(c));
+        services.AddChatCacheOptions("responses").Configure(o =>
+        {
+            o.Store = ChatCacheStoreKind.Cassette;
+            o.CassetteDirectory = directory.Path;
+            o.CassetteMode = ChatCacheCassetteMode.Record;
+        });
+        await using var container = services.BuildServiceProvider();
+        var client = container.GetRequiredService<IHttpClientFactory>().CreateClient("responses");
+
+        using var first = await client.SendAsync(CacheHarness.ChatRequest(Turn("a joke").ToJsonString(), ResponsesUrl), TestContext.Current.CancellationToken);
+        string providerId = (string)JsonNode.Parse(await first.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["id"]!;
+        using var second = await client.SendAsync(CacheHarness.ChatRequest(Turn("another one", providerId).ToJsonString(), ResponsesUrl), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+
+        // The application holds the request it sent, with the provider's id: the invalidator keys it as the strategy did.
+        var invalidator = container.GetRequiredKeyedService<IChatCacheInvalidator>("responses");
+        Assert.True(await invalidator.RemoveAsync(CacheHarness.ChatRequest(Turn("another one", providerId).ToJsonString(), ResponsesUrl), TestContext.Current.CancellationToken));
     }
 
     [Theory]
