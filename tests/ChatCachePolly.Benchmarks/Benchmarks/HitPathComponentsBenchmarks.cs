@@ -29,6 +29,7 @@ public class HitPathComponentsBenchmarks
     private CacheEntry _entry = null!;
     private HttpClient _emptyPipeline = null!;
     private HttpClient _bareClient = null!;
+    private RequestIdentifier _identifier = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -55,6 +56,10 @@ public class HitPathComponentsBenchmarks
             new TokenUsage(24, 8));
         _store = new MemoryChatCacheStore(1000, 128L * 1024 * 1024, TimeProvider.System);
         _store.SetAsync(_key, _entry, default).AsTask().GetAwaiter().GetResult();
+
+        _identifier = RequestIdentifier.Create(new ChatCacheStrategyOptions(), string.Empty);
+        var first = _identifier.IdentifyAsync(_request, false, default).AsTask().GetAwaiter().GetResult();
+        _identifier.RememberAlias(first); // as a hit does: the next identical request resolves through its alias
 
         _emptyPipeline = new HttpClient(new ResilienceHandler(ResiliencePipeline<HttpResponseMessage>.Empty) { InnerHandler = new CannedResponseHandler(response) });
         _bareClient = new HttpClient(new CannedResponseHandler(response));
@@ -93,6 +98,15 @@ public class HitPathComponentsBenchmarks
         body.Return();
         return status == RequestBodyStatus.Read ? length : -1;
     }
+
+    [Benchmark(Description = "RequestIdentifier.IdentifyAsync (2 KB, a repeat: resolved through its alias)")]
+    public bool Identify() => _identifier.IdentifyAsync(_request, false, default).Result.Stream;
+
+    [Benchmark(Description = "KeyAliasTable.TryResolve (2 KB, a repeat)")]
+    public bool ResolveAlias() => _identifier.Aliases!.TryResolve(_keyBuilder, _request, _body, string.Empty, out _, out _, out _);
+
+    [Benchmark(Description = "XxHash128 of 2 KB (reference for the alias bucket)")]
+    public UInt128 HashBody() => System.IO.Hashing.XxHash128.HashToUInt128(_body);
 
     [Benchmark(Description = "RequestKeyBuilder.TryBuild (2 KB)")]
     public bool BuildKey() => _keyBuilder.TryBuild(_request, _body, string.Empty, out _, out _);
