@@ -30,6 +30,7 @@ public class HitPathComponentsBenchmarks
     private HttpClient _emptyPipeline = null!;
     private HttpClient _bareClient = null!;
     private RequestIdentifier _identifier = null!;
+    private readonly System.Buffers.ArrayBufferWriter<byte> _frame = new(512);
 
     [GlobalSetup]
     public void Setup()
@@ -104,6 +105,14 @@ public class HitPathComponentsBenchmarks
 
     [Benchmark(Description = "KeyAliasTable.TryResolve (2 KB, a repeat)")]
     public bool ResolveAlias() => _identifier.Aliases!.TryResolve(_keyBuilder, _request, _body, string.Empty, out _, out _, out _);
+
+    [Benchmark(Description = "RequestKeyBuilder.TryWriteAliasFrame")]
+    public int AliasFrame()
+    {
+        _frame.ResetWrittenCount();
+        _keyBuilder.TryWriteAliasFrame(_request, string.Empty, _frame, plainUri: true);
+        return _frame.WrittenCount;
+    }
 
     [Benchmark(Description = "XxHash128 of 2 KB (reference for the alias bucket)")]
     public UInt128 HashBody() => System.IO.Hashing.XxHash128.HashToUInt128(_body);
