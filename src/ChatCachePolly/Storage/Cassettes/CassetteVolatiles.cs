@@ -115,23 +115,9 @@ internal sealed class CassetteVolatiles
     /// every chunk that repeats it. The next turn sends it back, and a cassette keys tool call ids by their order
     /// (<see cref="Keys.ToolCallIds"/>), so the next turn's key is the same whichever id the recording run's caller saw.
     /// </summary>
-    public string ToolCallId(string id)
-    {
-        if (!_toolCallIds.TryGetValue(id, out string? stable))
-        {
-            int underscore = id.IndexOf('_', StringComparison.Ordinal);
-            string prefix = underscore is > 0 and < 16 ? id[..(underscore + 1)] : "call_";
-            string ordinal = (_toolCallIds.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            stable = prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + "|tool-call|" + ordinal)))[..24];
-            _toolCallIds.Add(id, stable);
-            if (IsResponses)
-            {
-                Registered(id, stable); // a Responses call_id comes back as an input item's call_id
-            }
-        }
-
-        return stable;
-    }
+    public string ToolCallId(string id) =>
+        // A Responses call_id comes back as an input item's call_id: registered like the item ids.
+        Ordered(_toolCallIds, id, "call_", "|tool-call|", 24, register: IsResponses);
 
     /// <summary>
     /// The stable id of a Responses output item (<c>msg_…</c>, <c>fc_…</c>, <c>rs_…</c>; <paramref name="id"/> as the provider
@@ -139,15 +125,26 @@ internal sealed class CassetteVolatiles
     /// that names it (<c>item.id</c>, <c>item_id</c>, <c>output[].id</c>). Registered, so that the next turn, which sends the
     /// item back as input, keys the same whichever id its caller saw.
     /// </summary>
-    public string ItemId(string id)
+    public string ItemId(string id) => Ordered(_itemIds, id, "item_", "|item|", 48, register: true);
+
+    /// <summary>
+    /// The stable value of an id the answer names by its order of first appearance in <paramref name="seen"/>: the id's own
+    /// prefix (up to its first underscore; <paramref name="defaultPrefix"/> without one) and <paramref name="digits"/> hex
+    /// digits of SHA-256 over the key's hex, <paramref name="kind"/> and the ordinal.
+    /// </summary>
+    private string Ordered(Dictionary<string, string> seen, string id, string defaultPrefix, string kind, int digits, bool register)
     {
-        if (!_itemIds.TryGetValue(id, out string? stable))
+        if (!seen.TryGetValue(id, out string? stable))
         {
             int underscore = id.IndexOf('_', StringComparison.Ordinal);
-            string prefix = underscore is > 0 and < 16 ? id[..(underscore + 1)] : "item_";
-            string ordinal = (_itemIds.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            stable = Registered(id, prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + "|item|" + ordinal)))[..48]);
-            _itemIds.Add(id, stable);
+            string prefix = underscore is > 0 and < 16 ? id[..(underscore + 1)] : defaultPrefix;
+            string ordinal = (seen.Count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            stable = prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_hex + kind + ordinal)))[..digits];
+            seen.Add(id, stable);
+            if (register)
+            {
+                Registered(id, stable);
+            }
         }
 
         return stable;
