@@ -144,7 +144,7 @@ internal static class CassetteJson
             }
             else
             {
-                WriteWithToolCallIds(writer, member.Value, redaction, volatiles, member.Name);
+                WriteWithStableIds(writer, member.Value, redaction, volatiles, member.Name);
             }
         }
 
@@ -154,9 +154,11 @@ internal static class CassetteJson
     /// <summary>
     /// Writes a value inside an answer as <see cref="WriteValue"/> does, with the ids of the tool calls it holds replaced by
     /// stable ones (<see cref="CassetteVolatiles.ToolCallId"/>): an item of a <c>tool_calls</c> array (chat, streamed or not)
-    /// and an Anthropic <c>tool_use</c> block (a message's <c>content</c>, a stream's <c>content_block</c>).
+    /// and an Anthropic <c>tool_use</c> block (a message's <c>content</c>, a stream's <c>content_block</c>); in a Responses answer,
+    /// also its output items' <c>id</c> (an item of <c>output</c>, a stream event's <c>item</c>), <c>item_id</c> and
+    /// <c>call_id</c> (<see cref="CassetteVolatiles.ItemId"/>).
     /// </summary>
-    private static void WriteWithToolCallIds(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, CassetteVolatiles volatiles, string parent)
+    private static void WriteWithStableIds(Utf8JsonWriter writer, JsonElement value, CassetteRedaction redaction, CassetteVolatiles volatiles, string parent)
     {
         switch (value.ValueKind)
         {
@@ -185,7 +187,7 @@ internal static class CassetteJson
                     }
                     else
                     {
-                        WriteWithToolCallIds(writer, member.Value, redaction, volatiles, member.Name);
+                        WriteWithStableIds(writer, member.Value, redaction, volatiles, member.Name);
                     }
                 }
 
@@ -195,7 +197,7 @@ internal static class CassetteJson
                 writer.WriteStartArray();
                 foreach (var item in value.EnumerateArray())
                 {
-                    WriteWithToolCallIds(writer, item, redaction, volatiles, parent);
+                    WriteWithStableIds(writer, item, redaction, volatiles, parent);
                 }
 
                 writer.WriteEndArray();
